@@ -1,0 +1,95 @@
+"""JAX plumbing shared by models, attacks and defenses.
+
+One way to turn a ``random_state`` into a key and one batching helper: every
+compiled function in skadv sees a small, fixed set of batch shapes so that it is
+traced a bounded number of times however many rows a user passes.
+"""
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+from sklearn.utils import check_random_state
+
+__all__ = ["as_key", "batch_shape", "map_batches", "to_numpy", "to_jax"]
+
+
+def as_key(random_state):
+    """Turn a sklearn ``random_state`` into a JAX PRNG key, once per call.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None
+        As everywhere in scikit-learn. ``None`` draws a fresh seed from
+        NumPy's global generator, so results vary between calls.
+
+    Returns
+    -------
+    key : jax.Array
+        A typed-less ``uint32[2]`` key usable with every ``jax.random`` function.
+    """
+    rng = check_random_state(random_state)
+    return jax.random.PRNGKey(int(rng.randint(0, 2**31 - 1)))
+
+
+def batch_shape(n, batch_size):
+    """Rows per compiled call for ``n`` rows and a cap of ``batch_size``.
+
+    Small inputs are padded to the next power of two (at least 8), larger ones
+    to ``batch_size``: a handful of shapes, so a handful of compilations.
+    """
+    if n >= batch_size:
+        return int(batch_size)
+    return int(min(batch_size, max(8, 1 << int(np.ceil(np.log2(max(n, 1)))))))
+
+
+def map_batches(fn, arrays, batch_size, *, pad_value="edge"):
+    """Apply ``fn`` to row-chunks of ``arrays`` padded to a fixed shape.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(*chunks) -> array or tuple of arrays``, each output with the
+        chunk's rows first. Usually a jitted function.
+    arrays : sequence of array-like
+        Arrays sharing their first dimension ``n``.
+    batch_size : int
+        Upper bound on rows per call; memory is bounded by it.
+    pad_value : "edge"
+        Padding repeats the last row so padded rows are valid inputs.
+
+    Returns
+    -------
+    out : ndarray or tuple of ndarray
+        The concatenated outputs for the ``n`` real rows, as NumPy arrays.
+    """
+    arrays = [np.asarray(a) for a in arrays]
+    n = arrays[0].shape[0]
+    if n == 0:
+        raise ValueError("map_batches needs at least one row.")
+    size = batch_shape(n, batch_size)
+    outs = []
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        chunk = []
+        for a in arrays:
+            part = a[start:stop]
+            if stop - start < size:
+                pad = np.repeat(part[-1:], size - (stop - start), axis=0)
+                part = np.concatenate([part, pad], axis=0)
+            chunk.append(part)
+        res = fn(*chunk)
+        single = not isinstance(res, tuple)
+        res = (res,) if single else res
+        outs.append([np.asarray(r)[: stop - start] for r in res])
+    merged = tuple(np.concatenate([o[i] for o in outs], axis=0) for i in range(len(outs[0])))
+    return merged[0] if single else merged
+
+
+def to_numpy(tree):
+    """Convert a pytree of JAX arrays into NumPy arrays (for pickling)."""
+    return jax.tree_util.tree_map(np.asarray, tree)
+
+
+def to_jax(tree):
+    """Convert a pytree of arrays into JAX arrays."""
+    return jax.tree_util.tree_map(jnp.asarray, tree)

@@ -1,0 +1,37 @@
+"""The one place skadv imports scikit-learn's private helpers.
+
+scikit-learn moves its private helpers between releases; importing them here
+only keeps a future move to a one-line change.
+"""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Hidden,
+    Interval,
+    Options,
+    RealNotInt,
+    StrOptions,
+    validate_params,
+)
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_is_fitted,
+    validate_data,
+)
+
+__all__ = [
+    "HasMethods",
+    "Hidden",
+    "Interval",
+    "Options",
+    "RealNotInt",
+    "StrOptions",
+    "_check_sample_weight",
+    "_fit_context",
+    "_num_samples",
+    "check_is_fitted",
+    "validate_data",
+    "validate_params",
+]
