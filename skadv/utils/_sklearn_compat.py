@@ -5,6 +5,8 @@ only keeps a future move to a one-line change.
 """
 
 from sklearn.base import _fit_context
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.utils.multiclass import _ovr_decision_function
 from sklearn.utils._param_validation import (
     HasMethods,
     Hidden,
@@ -25,12 +27,14 @@ __all__ = [
     "HasMethods",
     "Hidden",
     "Interval",
+    "LinearClassifierMixin",
     "Options",
     "RealNotInt",
     "StrOptions",
     "_check_sample_weight",
     "_fit_context",
     "_num_samples",
+    "_ovr_decision_function",
     "check_is_fitted",
     "validate_data",
     "validate_params",
