@@ -42,7 +42,7 @@ def batch_shape(n, batch_size):
     return int(min(batch_size, max(8, 1 << int(np.ceil(np.log2(max(n, 1)))))))
 
 
-def map_batches(fn, arrays, batch_size, *, pad_value="edge"):
+def map_batches(fn, arrays, batch_size, *, verbose=False, desc=None):
     """Apply ``fn`` to row-chunks of ``arrays`` padded to a fixed shape.
 
     Parameters
@@ -54,8 +54,13 @@ def map_batches(fn, arrays, batch_size, *, pad_value="edge"):
         Arrays sharing their first dimension ``n``.
     batch_size : int
         Upper bound on rows per call; memory is bounded by it.
-    pad_value : "edge"
-        Padding repeats the last row so padded rows are valid inputs.
+    verbose : bool or int, default=False
+        Show a progress bar over batches (tqdm, when installed) if more than
+        one batch.
+    desc : str, default=None
+        Label of the progress bar.
+
+    Padding repeats the last row, so padded rows are valid inputs.
 
     Returns
     -------
@@ -68,7 +73,15 @@ def map_batches(fn, arrays, batch_size, *, pad_value="edge"):
         raise ValueError("map_batches needs at least one row.")
     size = batch_shape(n, batch_size)
     outs = []
-    for start in range(0, n, size):
+    starts = range(0, n, size)
+    if verbose and len(starts) > 1:
+        try:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=desc, unit="batch")
+        except ImportError:  # the progress extra is optional
+            pass
+    for start in starts:
         stop = min(start + size, n)
         chunk = []
         for a in arrays:
