@@ -116,11 +116,11 @@ class FeatureConstraints:
     >>> X = np.array([[0., 1., 0., 3.5], [1., 0., 1., 2.0]])
     >>> fc = FeatureConstraints(lower=0, upper=[1, 1, 1, 10], integer=[0],
     ...                         one_hot_groups=[[1, 2]], immutable=[3])
-    >>> X_adv = X + np.array([[0.6, -0.2, 0.7, 1.0], [0.1, 0.4, 0.0, 0.0]])
+    >>> X_adv = X + np.array([[0.6, -0.6, 0.7, 1.0], [0.1, 0.4, 0.0, 0.0]])
     >>> fc.repair(X_adv, X)
     array([[1. , 0. , 1. , 3.5],
            [1. , 0. , 1. , 2. ]])
-    >>> fc.is_satisfied(fc.repair(X_adv, X), X).all()
+    >>> bool(fc.is_satisfied(fc.repair(X_adv, X), X).all())
     True
     """
 
@@ -189,6 +189,28 @@ class FeatureConstraints:
         return cls(lower=lower, upper=upper, immutable=immutable, integer=integer,
                    one_hot_groups=one_hot_groups,
                    feature_names=None if names is None else list(names))
+
+    @classmethod
+    def from_arrays(cls, arrays):
+        """The constraints that resolve to ``arrays`` (by column index).
+
+        Parameters
+        ----------
+        arrays : ConstraintArrays
+            Resolved constraints, e.g. an attack's ``constraints_``.
+
+        Returns
+        -------
+        constraints : FeatureConstraints
+            ``from_arrays(a).resolve(len(a.lower))`` equals ``a``.
+        """
+        group = np.asarray(arrays.group)
+        groups = [np.flatnonzero(group == g).tolist() for g in np.unique(group[group >= 0])]
+        return cls(lower=np.asarray(arrays.lower, np.float64),
+                   upper=np.asarray(arrays.upper, np.float64),
+                   immutable=np.flatnonzero(~np.asarray(arrays.mutable, bool)).tolist(),
+                   integer=np.flatnonzero(np.asarray(arrays.integer, bool)).tolist(),
+                   one_hot_groups=groups or None)
 
     @staticmethod
     def _index_of(item, names, n_features):
@@ -317,7 +339,9 @@ class FeatureConstraints:
         s = np.ones(X.shape[1]) if scale is None else np.asarray(scale, np.float64)
         r = None if eps is None else eps * s
         mutable = np.asarray(c.mutable, bool)
-        Z = np.where(mutable, Z, X)
+        # The fast paths skip whole-array passes that would change nothing.
+        if not mutable.all():
+            Z = np.where(mutable, Z, X)
         group = np.asarray(c.group)
         for g in np.unique(group[group >= 0]):
             cols = np.flatnonzero(group == g)
@@ -332,11 +356,16 @@ class FeatureConstraints:
                 xi, ri = X[:, integer], r[integer]
                 Zi = np.clip(Zi, np.ceil(xi - ri - 1e-9), np.floor(xi + ri + 1e-9))
             Z[:, integer] = Zi
-        Z = np.clip(Z, c.lower, c.upper)
+        if np.isfinite(c.lower).any() or np.isfinite(c.upper).any():
+            Z = np.clip(Z, c.lower, c.upper)
         if r is not None:
             if norm == "inf":
                 cont = ~integer & (group < 0)
-                Z[:, cont] = np.clip(Z[:, cont], X[:, cont] - r[cont], X[:, cont] + r[cont])
+                if cont.all():
+                    np.clip(Z, X - r, X + r, out=Z)
+                else:
+                    Z[:, cont] = np.clip(Z[:, cont], X[:, cont] - r[cont],
+                                         X[:, cont] + r[cont])
                 # One-hot columns move by 1: a flip the budget does not allow is undone.
                 for g in np.unique(group[group >= 0]):
                     cols = np.flatnonzero(group == g)

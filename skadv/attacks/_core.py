@@ -16,15 +16,21 @@ imposes the feature constraints (:func:`skadv.constraints.project_relaxed`).
 Losses are oriented so that *larger is more adversarial*.
 """
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 __all__ = [
     "NORMS",
     "LOSSES",
     "NormOps",
+    "apgd",
+    "apgd_checkpoints",
+    "cw_l2",
+    "deepfool",
     "fgsm",
     "is_success",
     "pgd",
@@ -200,6 +206,21 @@ def _keep_better(best, x, success, loss):
                  jnp.where(better, loss, best.loss))
 
 
+def _over_restarts(one_restart, best, restarts, early_stop):
+    """Run ``one_restart(r, best) -> best`` for ``r < restarts``; early exit."""
+
+    def cond(state):
+        r, b = state
+        return (r < restarts) & ~(early_stop & jnp.all(b.success))
+
+    def body(state):
+        r, b = state
+        return r + 1, one_restart(r, b)
+
+    _, best = jax.lax.while_loop(cond, body, (0, best))
+    return best.x, best.success
+
+
 def _schedule(name, i, steps):
     if name == "constant":
         return 1.0
@@ -234,7 +255,7 @@ def pgd(logits_fn, x, y, *, key, eps, step_size, steps, norm="inf", loss="ce",
     targeted : bool, default=False
     restarts : int, default=1
         Independent random starts; the best result per row is kept (success
-        first, then the larger loss), checked after every step.
+        first, then the larger loss).
     random_start : bool, default=True
         Start uniformly in the ball (the first restart always starts at ``x``
         when False).
@@ -243,8 +264,10 @@ def pgd(logits_fn, x, y, *, key, eps, step_size, steps, norm="inf", loss="ce",
     project : callable, default=identity
         ``project(x_adv, x)``, the feature constraints.
     early_stop : bool, default=True
-        Stop iterating once every row is adversarial (rows are independent, so
-        this changes no result, only time).
+        A row stops at the first point found adversarial (and the loop once
+        every row has): the question of an attack. False runs every step and
+        keeps, per row, the adversarial point of largest loss, checked after
+        every step: what adversarial training wants.
 
     Returns
     -------
@@ -282,33 +305,41 @@ def pgd(logits_fn, x, y, *, key, eps, step_size, steps, norm="inf", loss="ce",
         use_random = jnp.logical_or(random_start, r > 0)
         xa = project(x + jnp.where(use_random, start, 0.0), x)
 
+        def step(i, xa, g):
+            lr = step_c * _schedule(schedule, i, steps)
+            return project(x + ops.project(xa + lr * ops.direction(g) - x, eps_c), x)
+
+        if not early_stop:
+            def body(i, state):
+                xa, b = state
+                g, (l, z) = grad_fn(xa)
+                return step(i, xa, g), _keep_better(b, xa, is_success(z, y, targeted), l)
+
+            xa, best = jax.lax.fori_loop(0, steps, body, (xa, best))
+            z = logits_fn(xa)
+            return _keep_better(best, xa, is_success(z, y, targeted),
+                                loss_fn(z, y, targeted))
+
+        # Early stop, per row: a row stays at the first point found adversarial.
+        # Every returned point is one the loop evaluated (steps + 1 of them),
+        # so its loss and success are at hand and no best point is carried.
         def cond(state):
-            i, _, b = state
-            return (i < steps) & ~(early_stop & jnp.all(b.success))
+            i, _, done, _ = state
+            return (i <= steps) & ~jnp.all(done)
 
         def body(state):
-            i, xa, b = state
+            i, xa, done, loss = state
             g, (l, z) = grad_fn(xa)
-            b = _keep_better(b, xa, is_success(z, y, targeted), l)
-            lr = step_c * _schedule(schedule, i, steps)
-            xa = xa + lr * ops.direction(g)
-            xa = project(x + ops.project(xa - x, eps_c), x)
-            return i + 1, xa, b
+            loss = jnp.where(done, loss, l)
+            done = done | is_success(z, y, targeted)
+            keep = done | (i == steps)
+            return i + 1, jnp.where(keep[:, None], xa, step(i, xa, g)), done, loss
 
-        _, xa, best = jax.lax.while_loop(cond, body, (0, xa, best))
-        z = logits_fn(xa)
-        return _keep_better(best, xa, is_success(z, y, targeted), loss_fn(z, y, targeted))
+        init = (0, xa, best.success, best.loss)
+        _, xa, done, loss = jax.lax.while_loop(cond, body, init)
+        return _keep_better(best, xa, done & ~best.success, loss)
 
-    def restart_cond(state):
-        r, b = state
-        return (r < restarts) & ~(early_stop & jnp.all(b.success))
-
-    def restart_body(state):
-        r, b = state
-        return r + 1, one_restart(r, b)
-
-    _, best = jax.lax.while_loop(restart_cond, restart_body, (0, best))
-    return best.x, best.success
+    return _over_restarts(one_restart, best, restarts, early_stop)
 
 
 def fgsm(logits_fn, x, y, *, key, eps, norm="inf", loss="ce", targeted=False,
@@ -341,4 +372,439 @@ def fgsm(logits_fn, x, y, *, key, eps, norm="inf", loss="ce", targeted=False,
     g = jax.grad(lambda v: jnp.sum(LOSSES[loss](logits_fn(v), y, targeted)))(xa)
     xa = xa + step_c * ops.direction(g)
     xa = project(x + ops.project(xa - x, eps_c), x)
+    return xa, is_success(logits_fn(xa), y, targeted)
+
+
+# --------------------------------------------------------------------------
+# AutoPGD
+def apgd_checkpoints(steps):
+    """Iterations at which AutoPGD may halve its step (Croce & Hein 2020, Sec. 3.2).
+
+    ``p_0 = 0``, ``p_1 = 0.22``, ``p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06)``;
+    the checkpoints are ``ceil(p_j * steps)``.
+
+    Returns
+    -------
+    lengths : tuple of int, length ``steps + 1``
+        ``lengths[i]`` is ``w_j - w_{j-1}`` when iteration ``i`` is the
+        checkpoint ``w_j`` (``j >= 1``), else 0. Static, so it can be a constant
+        of the compiled loop.
+    """
+    p = [0.0, 0.22]
+    while p[-1] < 1.0:
+        p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
+    # Rounding first forgives the float error of the recursion (0.22 + 0.06 ...).
+    w = sorted({math.ceil(round(q * steps, 9)) for q in p})
+    lengths = [0] * (steps + 1)
+    for prev, cur in zip(w, w[1:]):
+        if 0 < cur <= steps:
+            lengths[cur] = cur - prev
+    return tuple(lengths)
+
+
+class _APGDState(NamedTuple):
+    i: jax.Array          # () iteration
+    x: jax.Array          # (n, d) current iterate
+    x_prev: jax.Array     # (n, d) previous iterate (momentum)
+    g: jax.Array          # (n, d) gradient at x
+    loss: jax.Array       # (n,) loss at x
+    eta: jax.Array        # (n, 1) step size
+    x_max: jax.Array      # (n, d) highest-loss point of this run
+    g_max: jax.Array      # (n, d) gradient there
+    f_max: jax.Array      # (n,) its loss
+    count: jax.Array      # (n,) loss increases since the last checkpoint
+    f_max_check: jax.Array  # (n,) f_max at the last checkpoint
+    reduced: jax.Array    # (n,) bool, step halved at the last checkpoint
+    best: _Best           # best point to return (adversarial first)
+
+
+def apgd(logits_fn, x, y, *, key, eps, steps, norm="inf", loss="ce", targeted=False,
+         restarts=1, rho=0.75, momentum=0.75, project=_identity_project,
+         early_stop=True):
+    """AutoPGD (Croce & Hein 2020): PGD with momentum and an adaptive step size.
+
+    The step starts at ``2 * eps`` and is halved at the checkpoints
+    :func:`apgd_checkpoints` for the rows where, since the last checkpoint, the
+    loss increased in fewer than ``rho`` of the steps, or where neither the
+    step nor the best loss changed; those rows restart from their best point.
+    The update is ``z = P(x_k + eta * dir(grad))``,
+    ``x_{k+1} = P(x_k + a (z - x_k) + (1 - a)(x_k - x_{k-1}))`` with
+    ``a = momentum`` (1 on the first step). One gradient per iteration.
+
+    Parameters
+    ----------
+    logits_fn : callable
+        ``logits_fn(x) -> (n, k)``.
+    x : jax.Array of shape (n, d)
+    y : jax.Array of shape (n,) int
+        True classes, or target classes when ``targeted``.
+    key : jax.Array
+        PRNG key, or one key per row ``(n, 2)``.
+    eps : float or jax.Array of shape (n,)
+        Budget in ``norm``.
+    steps : int
+        Iterations per restart.
+    norm : {"inf", 2, 1}, default="inf"
+        L1 uses the sparse steepest-ascent direction of :data:`NORMS` (not the
+        APGD-L1 variant of Croce & Hein 2021).
+    loss : {"ce", "cw", "dlr"}, default="ce"
+        ``"dlr"`` with ``targeted`` is the targeted DLR loss.
+    targeted : bool, default=False
+    restarts : int, default=1
+        Independent random starts; the best per row is kept.
+    rho : float, default=0.75
+        Fraction of steps that must increase the loss for the step to stay.
+    momentum : float, default=0.75
+    project : callable, default=identity
+        ``project(x_adv, x)``, the feature constraints.
+    early_stop : bool, default=True
+        Stop once every row is adversarial.
+
+    Returns
+    -------
+    x_adv : jax.Array of shape (n, d)
+    success : jax.Array of shape (n,) bool
+
+    References
+    ----------
+    .. [1] F. Croce, M. Hein. "Reliable evaluation of adversarial robustness
+       with an ensemble of diverse parameter-free attacks", ICML 2020.
+    """
+    ops = NORMS[norm]
+    loss_fn = LOSSES[loss]
+    n = x.shape[0]
+    eps_c = _col(eps, n)
+    keys = row_keys(key, n)
+    lengths = jnp.asarray(apgd_checkpoints(steps), jnp.float32)
+
+    def P(v):
+        return project(x + ops.project(v - x, eps_c), x)
+
+    def objective(xa):
+        z = logits_fn(xa)
+        l = loss_fn(z, y, targeted)
+        return jnp.sum(l), (l, z)
+
+    grad_fn = jax.grad(objective, has_aux=True)
+
+    def where_row(m, a, b):
+        return jnp.where(m[:, None] if a.ndim == 2 else m, a, b)
+
+    def one_restart(r, best):
+        rk = jax.vmap(lambda k: jax.random.fold_in(k, r))(keys)
+        x0 = P(x + ops.random_start(rk, x.shape, eps_c))
+        g0, (l0, z0) = grad_fn(x0)
+        best = _keep_better(best, x0, is_success(z0, y, targeted), l0)
+        zeros = jnp.zeros(n, jnp.float32)
+        state = _APGDState(
+            jnp.asarray(0), x0, x0, g0, l0, 2.0 * eps_c, x0, g0, l0, zeros, l0,
+            jnp.zeros(n, bool), best)
+
+        def cond(s):
+            return (s.i < steps) & ~(early_stop & jnp.all(s.best.success))
+
+        def body(s):
+            a = jnp.where(s.i == 0, 1.0, momentum)
+            z_step = P(s.x + s.eta * ops.direction(s.g))
+            x_new = P(s.x + a * (z_step - s.x) + (1.0 - a) * (s.x - s.x_prev))
+            g, (l, z) = grad_fn(x_new)
+            b = _keep_better(s.best, x_new, is_success(z, y, targeted), l)
+            count = s.count + (l > s.loss)
+            up = l > s.f_max
+            x_max, g_max = where_row(up, x_new, s.x_max), where_row(up, g, s.g_max)
+            f_max = jnp.where(up, l, s.f_max)
+            # Checkpoint after iteration i + 1: halve and restart from the best.
+            length = lengths[s.i + 1]
+            at_check = length > 0
+            oscillating = count < rho * length
+            stalled = ~s.reduced & (s.f_max_check >= f_max)
+            halve = at_check & (oscillating | stalled)
+            x_prev = where_row(halve, x_max, s.x)
+            x_new = where_row(halve, x_max, x_new)
+            g = where_row(halve, g_max, g)
+            l = jnp.where(halve, f_max, l)
+            return _APGDState(
+                s.i + 1, x_new, x_prev, g, l,
+                jnp.where(halve[:, None], 0.5 * s.eta, s.eta), x_max, g_max, f_max,
+                jnp.where(at_check, 0.0, count),
+                jnp.where(at_check, f_max, s.f_max_check),
+                jnp.where(at_check, halve, s.reduced), b)
+
+        return jax.lax.while_loop(cond, body, state).best
+
+    z0 = logits_fn(x)
+    best = _Best(x, is_success(z0, y, targeted), loss_fn(z0, y, targeted))
+    return _over_restarts(one_restart, best, restarts, early_stop)
+
+
+# --------------------------------------------------------------------------
+# minimal-distance attacks
+class _CWState(NamedTuple):
+    const: jax.Array      # (n,) current trade-off constant c
+    lo: jax.Array         # (n,) largest c known to fail
+    hi: jax.Array         # (n,) smallest c known to succeed (1e10: none yet)
+    best_dist: jax.Array  # (n,) squared L2 of the best adversarial (inf: none)
+    best_x: jax.Array     # (n, d)
+    rate: jax.Array       # (n, 1) per-row Adam step
+
+
+_CW_TRAVEL = 16.0
+
+
+def cw_l2(logits_fn, x, y, *, key, eps=jnp.inf, confidence=0.0, learning_rate=0.1,
+          initial_const=0.01, steps=100, binary_search_steps=9, targeted=False,
+          abort_early=True, decay=True, project=_identity_project):
+    """Carlini-Wagner L2 attack, projected variant, with a binary search over c.
+
+    For each row it minimises ``||x' - x||_2^2 + c * max(kappa - m(x'), 0)``,
+    ``m`` the margin of :func:`margin_loss` (best other logit minus the true
+    one; target minus best other when ``targeted``), over ``x' = P(x + delta)``
+    where ``P`` imposes the constraints (``project``) and the L2 budget
+    (``eps``): this projected form replaces the tanh change of variables of the
+    paper, which only knows the box ``[0, 1]``. Adam (optax) updates ``delta``,
+    re-projected after each step. The constant ``c`` starts at
+    ``initial_const`` and is bisected per row (multiplied by 10 until a first
+    success) over ``binary_search_steps`` rounds; each round restarts Adam from
+    ``x``. The smallest adversarial found across all rounds is returned.
+
+    Parameters
+    ----------
+    logits_fn : callable
+        ``logits_fn(x) -> (n, k)``.
+    x : jax.Array of shape (n, d)
+    y : jax.Array of shape (n,) int
+        True classes, or target classes when ``targeted``.
+    key : jax.Array
+        Unused (the attack is deterministic); accepted for a uniform signature.
+    eps : float or jax.Array of shape (n,), default=inf
+        Optional L2 budget.
+    confidence : float, default=0.0
+        ``kappa``: the margin an adversarial point must reach.
+    learning_rate : float, default=0.1
+        Adam's step until a row has an adversarial; once one at distance ``D``
+        is known, the row's step is ``min(learning_rate, 16 D / (steps sqrt(d)))``.
+    initial_const : float, default=0.01
+    steps : int, default=100
+        Adam iterations per round.
+    binary_search_steps : int, default=9
+    targeted : bool, default=False
+    abort_early : bool, default=True
+        End a round, in its second half, when no row's objective has decreased
+        by 0.01% over the last ``steps // 10`` iterations.
+    decay : bool, default=True
+        Cosine decay of the step to zero within each round.
+    project : callable, default=identity
+
+    Returns
+    -------
+    x_adv : jax.Array of shape (n, d)
+        Smallest adversarial point found, ``x`` where none was.
+    success : jax.Array of shape (n,) bool
+
+    References
+    ----------
+    .. [1] N. Carlini, D. Wagner. "Towards Evaluating the Robustness of Neural
+       Networks", IEEE S&P 2017.
+    """
+    del key
+    n, d = x.shape
+    eps_c = _col(eps, n)
+    # Adam at unit rate, scaled per row: Adam's first steps move every
+    # coordinate by about the rate whatever the gradient's size, so a fixed
+    # rate overshoots a boundary closer than it along sign(gradient). Once a row
+    # has an adversarial at distance D, its rate shrinks to
+    # ``_CW_TRAVEL * D / (steps * sqrt(d))`` (enough to travel a few times D);
+    # the cosine decay to zero then settles on the boundary to a precision
+    # relative to D, not to ``learning_rate``.
+    opt = optax.adam(optax.cosine_decay_schedule(1.0, steps) if decay else 1.0)
+    check_every = max(1, steps // 10)
+
+    def P(v):
+        return project(x + _l2_project(v - x, eps_c), x)
+
+    # ``delta`` is kept feasible (re-projected after every update), so the
+    # objective needs no projection: differentiating through the L2 ball's
+    # projection would give NaN at delta = 0.
+    def objective(delta, const):
+        xa = x + delta
+        z = logits_fn(xa)
+        m = margin_loss(z, y, targeted)  # > 0 exactly when adversarial
+        dist = jnp.sum((xa - x) ** 2, axis=1)
+        per_row = dist + const * jnp.maximum(confidence - m, 0.0)
+        return jnp.sum(per_row), (xa, dist, m)
+
+    grad_fn = jax.grad(objective, has_aux=True)
+
+    def succeeded(m):
+        return (m > 0) & (m >= confidence)
+
+    def one_round(_, st):
+        def cond(c):
+            j, _, _, _, _, _, stop, _ = c
+            return (j < steps) & ~stop
+
+        def body(c):
+            j, delta, opt_state, best_dist, best_x, prev, stop, late = c
+            g, (xa, dist, m) = grad_fn(delta, st.const)
+            late = late | (succeeded(m) & (j >= steps // 2))
+            ok = succeeded(m) & (dist < best_dist)
+            best_dist = jnp.where(ok, dist, best_dist)
+            best_x = jnp.where(ok[:, None], xa, best_x)
+            per_row = dist + st.const * jnp.maximum(confidence - m, 0.0)
+            # Not in the first half: the large early steps overshoot and the
+            # objective can rise there before it settles.
+            check = (j % check_every == 0) & (j > steps // 2)
+            stop = abort_early & check & jnp.all(per_row > 0.9999 * prev)
+            prev = jnp.where(check, per_row, prev)
+            upd, opt_state = opt.update(g, opt_state)
+            delta = P(x + delta + st.rate * upd) - x
+            return j + 1, delta, opt_state, best_dist, best_x, prev, stop, late
+
+        delta0 = jnp.zeros_like(x)
+        init = (0, delta0, opt.init(delta0), jnp.full(n, jnp.inf), x,
+                jnp.full(n, jnp.inf), jnp.asarray(False), jnp.zeros(n, bool))
+        _, delta, _, rd, rx, _, _, late = jax.lax.while_loop(cond, body, init)
+        # The last iterate has not been checked inside the loop.
+        xa = x + delta
+        dist = jnp.sum((xa - x) ** 2, axis=1)
+        last = succeeded(margin_loss(logits_fn(xa), y, targeted))
+        ok = last & (dist < rd)
+        rd = jnp.where(ok, dist, rd)
+        rx = jnp.where(ok[:, None], xa, rx)
+
+        # c is judged by where Adam settles, not by the first steps: those move
+        # every coordinate by the full rate and can jump a near boundary even
+        # when c is too small to hold the optimum there.
+        found = late | last
+        hi = jnp.where(found, jnp.minimum(st.hi, st.const), st.hi)
+        lo = jnp.where(found, st.lo, jnp.maximum(st.lo, st.const))
+        const = jnp.where(hi < 1e9, 0.5 * (lo + hi), st.const * 10.0)
+        better = rd < st.best_dist
+        best_dist = jnp.where(better, rd, st.best_dist)
+        rate = jnp.minimum(
+            learning_rate, _CW_TRAVEL * jnp.sqrt(best_dist) / (steps * math.sqrt(d)))
+        return _CWState(const, lo, hi, best_dist,
+                        jnp.where(better[:, None], rx, st.best_x), rate[:, None])
+
+    init = _CWState(jnp.full(n, initial_const, jnp.float32), jnp.zeros(n),
+                    jnp.full(n, 1e10), jnp.full(n, jnp.inf), x,
+                    jnp.full((n, 1), learning_rate, jnp.float32))
+    st = jax.lax.fori_loop(0, binary_search_steps, one_round, init)
+    return st.best_x, jnp.isfinite(st.best_dist)
+
+
+def deepfool(logits_fn, x, y, *, key, eps=jnp.inf, norm=2, overshoot=0.02, steps=50,
+             targeted=False, project=_identity_project):
+    """DeepFool (Moosavi-Dezfooli et al. 2016), multiclass, L2 or L-infinity.
+
+    At each step the classifier is linearised at the current point and the
+    point moves to the nearest linearised boundary: for the class ``l``
+    minimising ``|f_l| / ||w_l||_q`` (``f_l = z_l - z_y``, ``w_l`` its gradient,
+    ``q`` the dual norm), by ``(|f_l| + 1e-4) w_l / ||w_l||_2^2`` (L2) or
+    ``(|f_l| + 1e-4) sign(w_l) / ||w_l||_1`` (L-infinity). The accumulated
+    perturbation is scaled by ``1 + overshoot``. Coordinates the constraints
+    stop from moving in the needed direction (immutable, at a bound) are
+    removed from the linearisation, so the step goes around them instead of
+    being clipped away. With ``targeted`` the only candidate is the target,
+    against the best other class.
+
+    Parameters
+    ----------
+    logits_fn : callable
+        ``logits_fn(x) -> (n, k)``.
+    x : jax.Array of shape (n, d)
+    y : jax.Array of shape (n,) int
+        True classes, or target classes when ``targeted``.
+    key : jax.Array
+        Unused (deterministic); accepted for a uniform signature.
+    eps : float or jax.Array of shape (n,), default=inf
+        Optional budget in ``norm``.
+    norm : {2, "inf"}, default=2
+    overshoot : float, default=0.02
+    steps : int, default=50
+    targeted : bool, default=False
+    project : callable, default=identity
+
+    Returns
+    -------
+    x_adv : jax.Array of shape (n, d)
+        The last point (past the boundary by the overshoot for the rows that
+        crossed it).
+    success : jax.Array of shape (n,) bool
+
+    References
+    ----------
+    .. [1] S.-M. Moosavi-Dezfooli, A. Fawzi, P. Frossard. "DeepFool: a simple and
+       accurate method to fool deep neural networks", CVPR 2016.
+    """
+    del key
+    ops = NORMS[norm]
+    n = x.shape[0]
+    eps_c = _col(eps, n)
+
+    def P(v):
+        return project(x + ops.project(v - x, eps_c), x)
+
+    def jac(xa):
+        z, vjp = jax.vjp(logits_fn, xa)
+        k = z.shape[1]
+        cots = jnp.broadcast_to(jnp.eye(k, dtype=z.dtype)[:, None, :], (k, n, k))
+        return z, jax.vmap(lambda c: vjp(c)[0])(cots)  # (n, k), (k, n, d)
+
+    # The L-infinity budget is a box too, so it joins the feasibility test.
+    box = P if norm == "inf" else (lambda v: project(v, x))
+
+    def step(xa):
+        z, J = jac(xa)
+        J = jnp.swapaxes(J, 0, 1)  # (n, k, d)
+        k = z.shape[1]
+        if targeted:
+            src = jnp.argmax(jnp.where(jax.nn.one_hot(y, k, dtype=bool), -jnp.inf, z), axis=1)
+            dst = y
+        else:
+            src = y
+        zs = _true(z, src)
+        Js = jnp.take_along_axis(J, src[:, None, None], axis=1)  # (n, 1, d)
+        f = z - zs[:, None]  # (n, k): f_l < 0 until class l overtakes src
+        w = J - Js
+        up = box(xa + 1.0) > xa
+        down = box(xa - 1.0) < xa
+        w = jnp.where(((w > 0) & up[:, None]) | ((w < 0) & down[:, None]), w, 0.0)
+        if norm == "inf":
+            wn = jnp.sum(jnp.abs(w), axis=2)
+        else:
+            wn = jnp.linalg.norm(w, axis=2)
+        ratio = jnp.abs(f) / jnp.maximum(wn, 1e-12)
+        allowed = ~jax.nn.one_hot(src, k, dtype=bool) & (wn > 1e-12)
+        if targeted:
+            allowed = allowed & jax.nn.one_hot(dst, k, dtype=bool)
+        ratio = jnp.where(allowed, ratio, jnp.inf)
+        l = jnp.argmin(ratio, axis=1)
+        wl = jnp.take_along_axis(w, l[:, None, None], axis=1)[:, 0]
+        fl = jnp.abs(_true(f, l)) + 1e-4
+        wnl = jnp.maximum(_true(wn, l), 1e-12)[:, None]
+        if norm == "inf":
+            r = fl[:, None] / wnl * jnp.sign(wl)
+        else:
+            r = fl[:, None] / wnl ** 2 * wl
+        usable = jnp.isfinite(_true(ratio, l))[:, None]
+        return z, jnp.where(usable, r, 0.0)
+
+    def cond(s):
+        i, _, _, done = s
+        return (i < steps) & ~jnp.all(done)
+
+    def body(s):
+        i, r_tot, xa, done = s
+        z, r = step(xa)
+        done = done | is_success(z, y, targeted)
+        r_tot = jnp.where(done[:, None], r_tot, r_tot + r)
+        xa_new = P(x + (1.0 + overshoot) * r_tot)
+        # Keep the accumulated step consistent with what the constraints allowed.
+        r_tot = jnp.where(done[:, None], r_tot, (xa_new - x) / (1.0 + overshoot))
+        xa = jnp.where(done[:, None], xa, xa_new)
+        return i + 1, r_tot, xa, done
+
+    init = (0, jnp.zeros_like(x), x, jnp.zeros(n, bool))
+    _, _, xa, _ = jax.lax.while_loop(cond, body, init)
     return xa, is_success(logits_fn(xa), y, targeted)

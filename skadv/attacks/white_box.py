@@ -6,16 +6,62 @@ from numbers import Integral, Real
 
 import numpy as np
 import jax
-import jax.numpy as jnp
 
-from ..constraints import project_relaxed
+from ..constraints import FeatureConstraints, project_relaxed
 from ..models._differentiable import as_differentiable
 from ..utils._jax import map_batches
 from ..utils._sklearn_compat import Interval, StrOptions
 from . import _core
 from ._base import BaseAttack
 
-__all__ = ["FGSMAttack", "PGDAttack", "WhiteBoxAttack"]
+__all__ = [
+    "AutoPGDAttack",
+    "CarliniWagnerL2Attack",
+    "DeepFoolAttack",
+    "FGSMAttack",
+    "PGDAttack",
+    "WhiteBoxAttack",
+]
+
+
+# Parameter text shared by the attacks' docstrings, written once.
+_DOC = {
+    "constraints": """constraints : FeatureConstraints, default=None
+        Feature constraints every returned row satisfies; iterative attacks
+        project onto them after every step.
+    feature_scale : {"std"} or array-like of shape (n_features,), default=None
+        Makes ``eps`` and the reported distances relative per feature:
+        ``"std"`` uses the standard deviation of the ``X`` given to :meth:`fit`.
+    targeted : bool, default=False
+        If True, ``y`` holds target labels to reach.""",
+    "batching": """batch_size : int, default=1024
+        Rows per compiled call; bounds memory.
+    verbose : bool or int, default=False
+        Progress bar (tqdm) over the batches of long runs.""",
+    "attributes": """success_ : ndarray of bool, shape (n_samples,)
+        Rows the victim's own ``predict`` misclassifies (or puts in the target
+        class), from the last :meth:`transform`.
+    perturbation_ : ndarray of shape (n_samples,)
+        Norm of each returned perturbation (zero for unsuccessful rows), in
+        the units of ``eps``.
+    scale_ : ndarray of shape (n_features,)
+        Per-feature unit of ``eps``.
+    norm_ : {"inf", 2, 1}
+        The norm, spelled canonically.
+    constraints_ : ConstraintArrays
+        The constraints resolved for the columns seen in :meth:`fit`.
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of str
+        Column names seen during :meth:`fit`, when ``X`` was a DataFrame.""",
+}
+
+
+def _fill_doc(cls):
+    """Put the shared parameter text into ``cls``'s docstring."""
+    for key, text in _DOC.items():
+        cls.__doc__ = cls.__doc__.replace("{" + key + "}", text)
+    return cls
 
 
 @dataclass(frozen=True)
@@ -30,12 +76,15 @@ class ScaledInput:
 
 
 @partial(jax.jit, static_argnames=("core", "fn", "static"))
-def _run(core, fn, params, x, y, keys, traced, carr, static):
+def _run(core, fn, params, x, y, rows, key, traced, carr, static):
     """One compiled call of an attack core on a batch.
 
     Cached by (core, network structure, static options, shapes): new victims of
     the same architecture, new budgets and new data reuse the compiled code.
+    Row ``i``'s key is ``fold_in(key, i)`` (``rows`` are global row indices),
+    so a row's result does not depend on the batching.
     """
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(rows)
     return core(lambda z: fn(params, z), x, y, key=keys,
                 project=partial(project_relaxed, carr), **traced, **dict(static))
 
@@ -57,26 +106,62 @@ class WhiteBoxAttack(BaseAttack):
                 f"the gap between the largest and the third largest logit); the victim "
                 f"has {n_classes}. Use loss='ce' or loss='cw' instead.")
 
-    def _run_core(self, core, U, y_idx, key, *, traced, static):
-        """Run ``core`` over fixed-shape batches of ``U`` and return ``U_adv``."""
+    def _run_core(self, core, U, y_idx, key, *, traced, static, freeze_discrete=False):
+        """Run ``core`` over fixed-shape batches of ``U`` and return ``U_adv``.
+
+        ``freeze_discrete`` holds integer and one-hot features fixed (they
+        become immutable for this run).
+        """
         diff = as_differentiable(self.estimator)
-        fn = ScaledInput(diff.fn)
-        params = (diff.params, jnp.asarray(self.scale_, jnp.float32))
-        carr = jax.tree_util.tree_map(jnp.asarray, self.constraints_.rescale(self.scale_))
-        carr = carr._replace(lower=carr.lower.astype(jnp.float32),
-                             upper=carr.upper.astype(jnp.float32))
-        keys = np.asarray(_core.row_keys(key, U.shape[0]))
-        traced = {k: jnp.float32(v) for k, v in traced.items()}
+        if np.all(self.scale_ == 1.0):  # absolute budgets: no rescaling per forward
+            fn, params = diff.fn, diff.params
+        else:
+            fn = ScaledInput(diff.fn)
+            params = (diff.params, np.asarray(self.scale_, np.float32))
+        c = self.constraints_.rescale(self.scale_)
+        mutable = np.asarray(c.mutable, bool)
+        if freeze_discrete:
+            mutable = mutable & ~(np.asarray(c.integer, bool) | (np.asarray(c.group) >= 0))
+        carr = c._replace(lower=np.asarray(c.lower, np.float32),
+                          upper=np.asarray(c.upper, np.float32), mutable=mutable)
+        traced = {k: np.float32(v) for k, v in traced.items()}
         static = tuple(sorted(static.items(), key=lambda kv: kv[0]))
 
-        def batch(xb, yb, kb):
-            return _run(core, fn, params, xb, yb, kb, traced, carr, static)
+        def batch(xb, yb, rb):
+            return _run(core, fn, params, xb, yb, rb, key, traced, carr, static)
 
-        U_adv, _ = map_batches(batch, [U, y_idx, keys], self.batch_size,
+        rows = np.arange(U.shape[0], dtype=np.int32)
+        U_adv, _ = map_batches(batch, [U, y_idx, rows], self.batch_size,
                                verbose=self.verbose, desc=type(self).__name__)
         return U_adv
 
+    def _run_minimal(self, core, U, y_idx, key, *, traced, static):
+        """Run a minimal-distance core; redo the rows rounding would undo.
 
+        A minimal step lands just past the boundary, so rounding its integer
+        features or snapping its one-hot groups (the final repair) often
+        moves the row back. Those rows are attacked again with the discrete
+        features held fixed. The second run uses the same compiled code.
+        """
+        U_adv = self._run_core(core, U, y_idx, key, traced=traced, static=static)
+        c = self.constraints_
+        discrete = (np.asarray(c.integer, bool) | (np.asarray(c.group) >= 0)) & c.mutable
+        if not discrete.any():
+            return U_adv
+        X = U.astype(np.float64) * self.scale_
+        Z = (self.constraints or FeatureConstraints()).repair(
+            U_adv * self.scale_, X, eps=self._eps(), norm=self.norm_, scale=self.scale_,
+            arrays=c)
+        labels = np.asarray(self.estimator.classes_)[y_idx]
+        undone = ~self._is_adversarial(Z.astype(U.dtype), labels)
+        if undone.any():
+            again = self._run_core(core, U, y_idx, key, traced=traced, static=static,
+                                   freeze_discrete=True)
+            U_adv = np.where(undone[:, None], again, U_adv)
+        return U_adv
+
+
+@_fill_doc
 class FGSMAttack(WhiteBoxAttack):
     """Fast gradient sign method: one step of size ``eps`` along the gradient.
 
@@ -98,33 +183,14 @@ class FGSMAttack(WhiteBoxAttack):
     step_size : float, default=None
         Step length; ``eps`` when None (``1.25 * eps`` is usual with a random
         start).
-    constraints : FeatureConstraints, default=None
-        Feature constraints every returned row satisfies.
-    feature_scale : {"std"} or array-like of shape (n_features,), default=None
-        Makes ``eps`` relative per feature: ``"std"`` uses the standard
-        deviation of the ``X`` given to :meth:`fit`.
-    targeted : bool, default=False
-        If True, ``y`` holds target labels to reach.
+    {constraints}
     random_state : int, RandomState instance or None, default=None
         Seeds the random start.
-    batch_size : int, default=1024
-        Rows per compiled call; bounds memory.
-    verbose : bool or int, default=False
-        Progress bar over batches.
+    {batching}
 
     Attributes
     ----------
-    success_ : ndarray of bool, shape (n_samples,)
-        Rows the victim's own ``predict`` misclassifies (or puts in the target
-        class), from the last :meth:`transform`.
-    perturbation_ : ndarray of shape (n_samples,)
-        Norm of each returned perturbation (zero for unsuccessful rows).
-    scale_ : ndarray of shape (n_features,)
-        Per-feature unit of ``eps``.
-    norm_ : {"inf", 2, 1}
-    constraints_ : ConstraintArrays
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
+    {attributes}
 
     References
     ----------
@@ -182,6 +248,7 @@ class FGSMAttack(WhiteBoxAttack):
                     "random_start": self.random_start})
 
 
+@_fill_doc
 class PGDAttack(WhiteBoxAttack):
     """Projected gradient descent with random restarts (Madry et al. 2018).
 
@@ -208,32 +275,14 @@ class PGDAttack(WhiteBoxAttack):
         ratio (>= 3 classes).
     step_schedule : {"constant", "cosine"}, default="constant"
         Step length over the iterations.
-    constraints : FeatureConstraints, default=None
-        Feature constraints every returned row satisfies; projected onto after
-        every step.
-    feature_scale : {"std"} or array-like of shape (n_features,), default=None
-        Makes ``eps`` relative per feature.
-    targeted : bool, default=False
-        If True, ``y`` holds target labels to reach.
+    {constraints}
     random_state : int, RandomState instance or None, default=None
         Seeds the random starts; the same seed gives the same output.
-    batch_size : int, default=1024
-        Rows per compiled call; bounds memory.
-    verbose : bool or int, default=False
-        Progress bar over batches.
+    {batching}
 
     Attributes
     ----------
-    success_ : ndarray of bool, shape (n_samples,)
-        Rows the victim's own ``predict`` misclassifies (or puts in the target
-        class), from the last :meth:`transform`.
-    perturbation_ : ndarray of shape (n_samples,)
-        Norm of each returned perturbation (zero for unsuccessful rows).
-    scale_ : ndarray of shape (n_features,)
-    norm_ : {"inf", 2, 1}
-    constraints_ : ConstraintArrays
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
+    {attributes}
 
     References
     ----------
@@ -249,7 +298,7 @@ class PGDAttack(WhiteBoxAttack):
     >>> from skadv.attacks import PGDAttack
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> clf = make_pipeline(StandardScaler(), MLPClassifier(random_state=0)).fit(X, y)
-    >>> attack = PGDAttack(clf, eps=0.3, feature_scale="std", steps=20, random_state=0)
+    >>> attack = PGDAttack(clf, eps=0.5, feature_scale="std", steps=20, random_state=0)
     >>> X_adv = attack.fit_transform(X, y)
     >>> bool(attack.success_.mean() > 0.5)
     True
@@ -300,3 +349,298 @@ class PGDAttack(WhiteBoxAttack):
                     "steps": self.steps, "restarts": self.restarts,
                     "random_start": self.random_start,
                     "schedule": self.step_schedule})
+
+
+@_fill_doc
+class AutoPGDAttack(WhiteBoxAttack):
+    """AutoPGD (Croce & Hein 2020): PGD with momentum and a step size it tunes itself.
+
+    The step starts at ``2 * eps`` and is halved at fixed checkpoints for the
+    rows whose loss stopped rising, which then restart from their best point;
+    there is no step size to choose. With ``loss="dlr"`` (difference of logits
+    ratio, >= 3 classes; targeted: >= 4) the attack is invariant to the scale
+    of the logits, which defeats some gradient masking.
+
+    Parameters
+    ----------
+    estimator : fitted classifier, default=None
+        The victim; anything :func:`skadv.as_differentiable` accepts.
+    eps : float, default=0.1
+        Budget in ``norm``, in the units of ``X`` (or relative, see
+        ``feature_scale``).
+    norm : {"inf", 2, 1}, default="inf"
+        L1 uses the sparse steepest-ascent direction of :class:`PGDAttack`.
+    steps : int, default=100
+        Iterations per restart (one gradient each).
+    restarts : int, default=1
+        Random restarts; per row the best result is kept.
+    loss : {"ce", "dlr", "cw"}, default="ce"
+        Cross-entropy, difference of logits ratio (targeted DLR when
+        ``targeted``) or the Carlini-Wagner margin.
+    {constraints}
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random starts; the same seed gives the same output.
+    {batching}
+
+    Attributes
+    ----------
+    {attributes}
+
+    See Also
+    --------
+    PGDAttack : fixed step size and schedule.
+
+    References
+    ----------
+    .. [1] F. Croce, M. Hein. "Reliable evaluation of adversarial robustness
+       with an ensemble of diverse parameter-free attacks", ICML 2020.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_wine
+    >>> from sklearn.neural_network import MLPClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skadv.attacks import AutoPGDAttack
+    >>> X, y = load_wine(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(), MLPClassifier(random_state=0)).fit(X, y)
+    >>> attack = AutoPGDAttack(clf, eps=1.0, loss="dlr", feature_scale="std",
+    ...                        steps=20, random_state=0)
+    >>> X_adv = attack.fit_transform(X, y)
+    >>> clf.score(X, y), bool(clf.score(X_adv, y) < 0.2)
+    (1.0, True)
+    """
+
+    _parameter_constraints = {
+        **BaseAttack._parameter_constraints,
+        "steps": [Interval(Integral, 1, None, closed="left")],
+        "restarts": [Interval(Integral, 1, None, closed="left")],
+        "loss": [StrOptions({"ce", "cw", "dlr"})],
+    }
+    _supported_norms = ("inf", 2, 1)
+
+    def __init__(self, estimator=None, *, eps=0.1, norm="inf", steps=100, restarts=1,
+                 loss="ce", constraints=None, feature_scale=None, targeted=False,
+                 random_state=None, batch_size=1024, verbose=False):
+        self.estimator = estimator
+        self.eps = eps
+        self.norm = norm
+        self.steps = steps
+        self.restarts = restarts
+        self.loss = loss
+        self.constraints = constraints
+        self.feature_scale = feature_scale
+        self.targeted = targeted
+        self.random_state = random_state
+        self.batch_size = batch_size
+        self.verbose = verbose
+
+    def _fit_extra(self, X):
+        self._check_loss(self.loss)
+
+    def _generate(self, U, y_idx, key):
+        return self._run_core(
+            _core.apgd, U, y_idx, key, traced={"eps": self.eps},
+            static={"norm": self.norm_, "loss": self.loss, "targeted": self.targeted,
+                    "steps": self.steps, "restarts": self.restarts})
+
+
+@_fill_doc
+class CarliniWagnerL2Attack(WhiteBoxAttack):
+    """Carlini-Wagner L2: the smallest L2 perturbation that changes the prediction.
+
+    Minimises ``||x' - x||_2^2 + c * max(confidence - margin(x'), 0)`` with Adam,
+    bisecting the trade-off ``c`` per row, then moves each adversarial row back
+    along ``x -> x'`` to the victim's decision boundary (one ``predict`` per
+    bisection step), so the returned distance is the attack's, not its last
+    step's. Box and immutable constraints are imposed on every iterate
+    (projected Adam), so the attack works on tabular data with arbitrary
+    bounds rather than only on the ``[0, 1]`` box of the paper's change of
+    variables.
+
+    Parameters
+    ----------
+    estimator : fitted classifier, default=None
+        The victim; anything :func:`skadv.as_differentiable` accepts.
+    eps : float, default=None
+        Optional L2 budget; ``None`` means unbounded (the attack minimises the
+        distance anyway).
+    confidence : float, default=0.0
+        Margin ``kappa`` by which the adversarial class must win (in logits).
+        With a positive value the rows are not pulled back to the boundary.
+    learning_rate : float, default=0.1
+        Adam's initial step, in the units of ``X`` (or relative, see
+        ``feature_scale``); it shrinks per row with the distance found.
+    steps : int, default=100
+        Adam iterations per value of ``c``.
+    binary_search_steps : int, default=9
+        Values of ``c`` tried per row.
+    initial_const : float, default=0.01
+        First value of ``c`` (multiplied by 10 until a row succeeds, then
+        bisected).
+    abort_early : bool, default=True
+        End the iterations for one ``c`` when the objective stops decreasing.
+    {constraints}
+    random_state : int, RandomState instance or None, default=None
+        Ignored (the attack is deterministic); kept for a uniform interface.
+    {batching}
+
+    Attributes
+    ----------
+    {attributes}
+
+    References
+    ----------
+    .. [1] N. Carlini, D. Wagner. "Towards Evaluating the Robustness of Neural
+       Networks", IEEE S&P 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skadv.attacks import CarliniWagnerL2Attack
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> clf = LogisticRegression().fit(X, y)
+    >>> attack = CarliniWagnerL2Attack(clf).fit(X)
+    >>> X_adv = attack.transform(X[:50], y[:50])
+    >>> exact = np.abs(clf.decision_function(X[:50])) / np.linalg.norm(clf.coef_)
+    >>> ok = attack.success_ & (clf.predict(X[:50]) == y[:50])
+    >>> bool(np.allclose(attack.perturbation_[ok], exact[ok], rtol=0.02))
+    True
+    """
+
+    _parameter_constraints = {
+        **{k: v for k, v in BaseAttack._parameter_constraints.items() if k != "norm"},
+        "eps": [Interval(Real, 0, None, closed="left"), None],
+        "confidence": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "steps": [Interval(Integral, 1, None, closed="left")],
+        "binary_search_steps": [Interval(Integral, 1, None, closed="left")],
+        "initial_const": [Interval(Real, 0, None, closed="neither")],
+        "abort_early": ["boolean"],
+    }
+    _supported_norms = (2,)
+    # An L2 attack by definition: not a constructor parameter, read by fit.
+    norm = 2
+
+    def __init__(self, estimator=None, *, eps=None, confidence=0.0, learning_rate=0.1,
+                 steps=100, binary_search_steps=9, initial_const=0.01, abort_early=True,
+                 constraints=None, feature_scale=None, targeted=False, random_state=None,
+                 batch_size=1024, verbose=False):
+        self.estimator = estimator
+        self.eps = eps
+        self.confidence = confidence
+        self.learning_rate = learning_rate
+        self.steps = steps
+        self.binary_search_steps = binary_search_steps
+        self.initial_const = initial_const
+        self.abort_early = abort_early
+        self.constraints = constraints
+        self.feature_scale = feature_scale
+        self.targeted = targeted
+        self.random_state = random_state
+        self.batch_size = batch_size
+        self.verbose = verbose
+
+    @property
+    def _bisection_steps(self):
+        # A positive confidence asks for a margin: do not walk back to zero.
+        return 0 if self.confidence > 0 else 20
+
+    def _generate(self, U, y_idx, key):
+        return self._run_minimal(
+            _core.cw_l2, U, y_idx, key,
+            traced={"eps": np.inf if self.eps is None else self.eps,
+                    "confidence": self.confidence, "learning_rate": self.learning_rate,
+                    "initial_const": self.initial_const},
+            static={"steps": self.steps, "binary_search_steps": self.binary_search_steps,
+                    "targeted": self.targeted, "abort_early": self.abort_early})
+
+
+@_fill_doc
+class DeepFoolAttack(WhiteBoxAttack):
+    """DeepFool: walk to the nearest linearised decision boundary, repeatedly.
+
+    Multiclass; L2 or L-infinity. Each step linearises the victim at the
+    current point and jumps to the closest linearised boundary (features the
+    constraints hold fixed are left out of the linearisation); the total step
+    is enlarged by ``overshoot`` to cross. The overshoot is then removed: each
+    adversarial row is bisected back along ``x -> x'`` to the victim's own
+    decision boundary (one ``predict`` per bisection step). On a linear model
+    the result is the exact minimal perturbation.
+
+    Parameters
+    ----------
+    estimator : fitted classifier, default=None
+        The victim; anything :func:`skadv.as_differentiable` accepts.
+    eps : float, default=None
+        Optional budget in ``norm``; ``None`` means unbounded.
+    norm : {2, "inf"}, default=2
+    steps : int, default=50
+        Maximum number of linearisation steps.
+    overshoot : float, default=0.02
+        Relative enlargement of the step, to cross the boundary.
+    {constraints}
+    random_state : int, RandomState instance or None, default=None
+        Ignored (the attack is deterministic); kept for a uniform interface.
+    {batching}
+
+    Attributes
+    ----------
+    {attributes}
+
+    References
+    ----------
+    .. [1] S.-M. Moosavi-Dezfooli, A. Fawzi, P. Frossard. "DeepFool: a simple and
+       accurate method to fool deep neural networks", CVPR 2016.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skadv.attacks import DeepFoolAttack
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> clf = LogisticRegression().fit(X, y)
+    >>> X_adv = DeepFoolAttack(clf).fit_transform(X)
+    >>> exact = np.abs(clf.decision_function(X)) / np.linalg.norm(clf.coef_)
+    >>> dist = np.linalg.norm(X_adv - X, axis=1)
+    >>> bool(np.allclose(dist, exact, rtol=1e-3))
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseAttack._parameter_constraints,
+        "eps": [Interval(Real, 0, None, closed="left"), None],
+        "steps": [Interval(Integral, 1, None, closed="left")],
+        "overshoot": [Interval(Real, 0, None, closed="left")],
+    }
+    _supported_norms = (2, "inf")
+    _bisection_steps = 20
+
+    def __init__(self, estimator=None, *, eps=None, norm=2, steps=50, overshoot=0.02,
+                 constraints=None, feature_scale=None, targeted=False, random_state=None,
+                 batch_size=1024, verbose=False):
+        self.estimator = estimator
+        self.eps = eps
+        self.norm = norm
+        self.steps = steps
+        self.overshoot = overshoot
+        self.constraints = constraints
+        self.feature_scale = feature_scale
+        self.targeted = targeted
+        self.random_state = random_state
+        self.batch_size = batch_size
+        self.verbose = verbose
+
+    def _generate(self, U, y_idx, key):
+        return self._run_minimal(
+            _core.deepfool, U, y_idx, key,
+            traced={"eps": np.inf if self.eps is None else self.eps,
+                    "overshoot": self.overshoot},
+            static={"norm": self.norm_, "steps": self.steps, "targeted": self.targeted})
