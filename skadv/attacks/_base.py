@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
 from ..constraints import FeatureConstraints, perturbation_norm
+from ._encoding import InputEncoder
 from ..utils._jax import as_key
 from ..utils._sklearn_compat import (
     HasMethods,
@@ -32,7 +33,7 @@ from ..utils._sklearn_compat import (
     validate_data,
 )
 
-__all__ = ["BaseAttack", "canonical_norm"]
+__all__ = ["BaseAttack", "canonical_norm", "resolve_budget"]
 
 _NORM_NAMES = {"inf": "inf", "linf": "inf", np.inf: "inf", 2: 2, "2": 2, "l2": 2,
                1: 1, "1": 1, "l1": 1}
@@ -45,6 +46,42 @@ def canonical_norm(norm):
     except (KeyError, TypeError):
         raise ValueError(
             f"norm must be 'inf', 2 or 1. Got {norm!r} instead.") from None
+
+
+def resolve_budget(constraints, feature_scale, X, feature_names=None):
+    """Per-feature unit of the budget and resolved constraints for data ``X``.
+
+    Shared by attacks (at ``fit``) and adversarial training (which attacks
+    inside its training step with the same budget and constraints).
+
+    Parameters
+    ----------
+    constraints : FeatureConstraints or None
+    feature_scale : {"std"}, array-like of shape (n_features,) or None
+        ``"std"``: the standard deviation of each column of ``X``.
+    X : ndarray of shape (n_samples, n_features)
+    feature_names : ndarray of str, default=None
+
+    Returns
+    -------
+    scale : ndarray of shape (n_features,)
+        Positive; a feature with zero scale gets 1 and is made immutable.
+    arrays : ConstraintArrays
+    """
+    arrays = (constraints or FeatureConstraints()).resolve(X.shape[1], feature_names)
+    scale = np.ones(X.shape[1])
+    if isinstance(feature_scale, str):
+        scale = X.std(axis=0)
+    elif feature_scale is not None:
+        scale = np.asarray(feature_scale, dtype=np.float64)
+        if scale.shape != (X.shape[1],) or np.any(scale < 0):
+            raise ValueError(
+                f"feature_scale must be 'std', None or {X.shape[1]} non-negative "
+                f"numbers. Got shape {scale.shape} instead.")
+    # A feature with zero scale has zero budget: it cannot move.
+    frozen = scale == 0
+    arrays = arrays._replace(mutable=arrays.mutable & ~frozen)
+    return np.where(frozen, 1.0, scale), arrays
 
 
 class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -70,6 +107,12 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     }
 
     _supported_norms = ("inf", 2)
+    # Bisection steps to the victim's boundary after the repair
+    # (:meth:`_bisect_to_boundary`); minimal-distance attacks set it.
+    _bisection_steps = 0
+    # Rows handed to ``_generate``: float32 for compiled gradient attacks;
+    # attacks that query a scikit-learn model use float64, its own precision.
+    _work_dtype = np.float32
 
     # -- victim -------------------------------------------------------------
     def _check_victim(self):
@@ -84,13 +127,20 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"estimator must be a fitted classifier with classes_; got "
                 f"{type(self.estimator).__name__}.")
 
-    def _victim_predict(self, X):
+    def _victim_input(self, X):
+        """Float rows as the victim takes them (decoded categories, column names)."""
+        encoder = getattr(self, "encoder_", None)
         names = getattr(self.estimator, "feature_names_in_", None)
+        if encoder is not None and not encoder.identity:
+            return encoder.decode(X)
         if names is not None:
             import pandas as pd
 
-            X = pd.DataFrame(X, columns=names)
-        return np.asarray(self.estimator.predict(X))
+            return pd.DataFrame(X, columns=names)
+        return X
+
+    def _victim_predict(self, X):
+        return np.asarray(self.estimator.predict(self._victim_input(X)))
 
     # -- fit ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -110,7 +160,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         -------
         self : object
         """
-        X = validate_data(self, X, reset=True, dtype=[np.float64, np.float32])
+        X = self._validate_rows(X, reset=True)
         self.norm_ = canonical_norm(self.norm)
         if self.norm_ not in self._supported_norms:
             raise ValueError(
@@ -118,32 +168,29 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"{list(self._supported_norms)}. Got norm={self.norm!r} instead.")
         self._check_victim()
         n_victim = getattr(self.estimator, "n_features_in_", None)
-        if n_victim is not None and n_victim != X.shape[1]:
+        if n_victim is not None and n_victim != self.n_features_in_:
             raise ValueError(
-                f"X has {X.shape[1]} features, but the victim "
+                f"X has {self.n_features_in_} features, but the victim "
                 f"{type(self.estimator).__name__} expects {n_victim}.")
-        names = getattr(self, "feature_names_in_", None)
-        constraints = self.constraints or FeatureConstraints()
-        arrays = constraints.resolve(X.shape[1], names)
-        scale = np.ones(X.shape[1])
-        if isinstance(self.feature_scale, str):
-            scale = X.std(axis=0)
-        elif self.feature_scale is not None:
-            scale = np.asarray(self.feature_scale, dtype=np.float64)
-            if scale.shape != (X.shape[1],) or np.any(scale < 0):
-                raise ValueError(
-                    f"feature_scale must be 'std', None or {X.shape[1]} non-negative "
-                    f"numbers. Got shape {scale.shape} instead.")
-        # A feature with zero scale has zero budget: it cannot move.
-        frozen = scale == 0
-        arrays = arrays._replace(mutable=arrays.mutable & ~frozen)
-        self.scale_ = np.where(frozen, 1.0, scale)
-        self.constraints_ = arrays
+        self.scale_, self.constraints_ = self.encoder_.resolve_budget(
+            self.constraints, self.feature_scale, X,
+            getattr(self, "feature_names_in_", None))
         self._fit_extra(X)
         return self
 
     def _fit_extra(self, X):
         """Subclass hook run at the end of fit."""
+
+    def _validate_rows(self, X, *, reset):
+        """Float rows the attack works on: categorical columns become one-hot
+        groups (:class:`~skadv.attacks._encoding.InputEncoder`, fitted when
+        ``reset``); purely numeric input is validated as usual."""
+        if reset:
+            self.encoder_ = InputEncoder.from_data(X, self.estimator)
+        if self.encoder_.identity:
+            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        validate_data(self, X, reset=reset, skip_check_array=True)
+        return self.encoder_.encode(X)
 
     # -- transform --------------------------------------------------------------
     def _targets(self, X, y):
@@ -185,17 +232,21 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X_adv : ndarray of shape (n_samples, n_features)
             Same dtype as ``X``. Every row satisfies the constraints and the
             budget; rows the attack could not make adversarial are ``X``'s.
-            ``success_`` and ``perturbation_`` describe the call.
+            ``success_`` and ``perturbation_`` describe the call. A DataFrame
+            with categorical columns comes back as a DataFrame with the same
+            columns, dtypes and index (attacks that support it).
         """
         check_is_fitted(self, "scale_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        index = getattr(X, "index", None)
+        X = self._validate_rows(X, reset=False)
         out_dtype = X.dtype
         X64 = X.astype(np.float64)
         labels, y_idx = self._targets(X64, y)
-        key = as_key(self.random_state)
-        U = (X64 / self.scale_).astype(np.float32)
+        key = as_key(getattr(self, "random_state", None))
+        U = (X64 / self.scale_).astype(self._work_dtype)
         U_adv = np.asarray(self._generate(U, y_idx, key), dtype=np.float64)
-        return self._finalize(X64, U_adv * self.scale_, labels, out_dtype)
+        X_adv = self._finalize(X64, U_adv * self.scale_, labels, out_dtype)
+        return self.encoder_.decode(X_adv, index=index)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then attack ``X`` with the given labels ``y``.
@@ -214,10 +265,16 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Z = constraints.repair(X_adv, X, eps=eps, norm=norm, scale=self.scale_,
                                arrays=self.constraints_)
         Z = self._postprocess(X, Z, labels)
+        if self._bisection_steps:
+            Z = self._bisect_to_boundary(X, Z, labels, out_dtype)
         Z_out = Z.astype(out_dtype)
-        pred = self._victim_predict(Z_out)
-        success = (pred == labels) if self.targeted else (pred != labels)
-        Z_out[~success] = X[~success].astype(out_dtype)
+        success = self._is_adversarial(Z_out, labels)
+        failed = np.flatnonzero(~success)
+        Z_out[failed] = X[failed].astype(out_dtype)
+        if failed.size:
+            # A returned clean row already misclassified (or in the target
+            # class) is a success as returned: success_ describes those rows.
+            success[failed] = self._is_adversarial(Z_out[failed], labels[failed])
         self.success_ = success
         self.perturbation_ = perturbation_norm(
             (Z_out.astype(np.float64) - X) / self.scale_, norm)
@@ -225,6 +282,59 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _postprocess(self, X, Z, labels):
         """Hook after the repair (minimal-distance attacks bisect to the boundary)."""
+        return Z
+
+    def _is_adversarial(self, Z, labels):
+        """Per row, by the victim's own ``predict`` on exactly these values."""
+        pred = self._victim_predict(Z)
+        return (pred == labels) if self.targeted else (pred != labels)
+
+    def _bisect_to_boundary(self, X, Z, labels, out_dtype):
+        """Pull each adversarial row of ``Z`` back along ``X -> Z`` to the boundary.
+
+        Minimal-distance attacks step past the decision boundary (DeepFool's
+        overshoot, the last C&W iterate, a black-box walk); bisection on the
+        segment removes that excess. Every step makes one ``predict`` call for
+        all rows, on the points cast to ``out_dtype`` (the values the user
+        gets), and keeps, per row, the point nearest ``X`` known to be
+        adversarial. Only continuous features move: integer and one-hot columns
+        keep ``Z``'s values, so every point on the way satisfies the constraints
+        and, being closer to ``X``, the budget. Used by :meth:`_finalize` when
+        ``_bisection_steps`` is positive.
+
+        Parameters
+        ----------
+        X, Z : ndarray of shape (n_samples, n_features), float64
+            Clean and repaired adversarial rows.
+        labels : ndarray of shape (n_samples,)
+        out_dtype : dtype
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features), float64
+        """
+        c = self.constraints_
+        discrete = np.asarray(c.integer, bool) | (np.asarray(c.group) >= 0)
+        base = np.where(discrete, Z, X)
+        D = np.where(discrete, 0.0, Z - X)
+        rows = np.flatnonzero(np.any(D != 0, axis=1))
+        if rows.size == 0:
+            return Z
+        rows = rows[self._is_adversarial(Z[rows].astype(out_dtype), labels[rows])]
+        base, D, lab = base[rows], D[rows], labels[rows]
+        lo, hi = np.zeros(len(rows)), np.ones(len(rows))
+
+        def point(t):
+            return (base + t[:, None] * D).astype(out_dtype)
+
+        for _ in range(self._bisection_steps):
+            mid = 0.5 * (lo + hi)
+            adv = self._is_adversarial(point(mid), lab)
+            hi = np.where(adv, mid, hi)
+            lo = np.where(adv, lo, mid)
+        moved = hi < 1.0
+        Z = Z.copy()
+        Z[rows[moved]] = point(hi)[moved].astype(np.float64)
         return Z
 
     def __sklearn_tags__(self):

@@ -1,0 +1,662 @@
+"""Pure cores of the tree-ensemble attacks: exact MILP and greedy cell walk.
+
+No scikit-learn here: :mod:`skadv.attacks.trees` reads a fitted ensemble into
+an :class:`Ensemble` of plain arrays and calls these functions.
+
+Geometry. A tree sends ``x`` left at a node when ``float32(x[f]) <= t``
+(scikit-learn casts inputs to float32 and keeps thresholds in float64). So
+``x[f] <= t`` holds for a float32 input exactly when ``x[f] <= key(t)``, the
+largest float32 not above ``t``: every threshold is replaced by that *key*,
+and thresholds with the same key are one split. An integer feature splits at
+``floor(t)`` instead. The keys of a feature cut its axis into *cells*
+``(key[c-1], key[c]]``; the prediction is constant on every product of cells.
+The point of a cell nearest to a clean value ``x0`` is ``x0`` in its own cell,
+else the cell's float32 end nearest ``x0``: ``key[c]`` from above, the next
+float32 after ``key[c-1]`` (``key[c-1] + 1`` for integers) from below. Those
+are the points both attacks return, so the distances they report are the
+distances of points the model really classifies as claimed -- no margin to
+tune, and the model's own ``predict`` confirms every one.
+"""
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+from scipy.optimize import LinearConstraint, milp
+from scipy.sparse import coo_array, csr_array, vstack
+
+__all__ = [
+    "Ensemble",
+    "TreeMILP",
+    "cell_range",
+    "cells_of",
+    "greedy_walk",
+    "realize",
+    "split_keys",
+]
+
+
+class Ensemble(NamedTuple):
+    """A fitted tree ensemble as arrays: class scores are sums of leaf values.
+
+    ``scores(x) = offset + sum_t value[t][leaf_t(x)]``; the predicted class is
+    the one that beats every other, class ``c`` beating ``y`` when
+    ``scores[c] > scores[y]``, or when they tie and ``tie_wins[c, y]``.
+    """
+
+    feature: tuple    # per tree (n_nodes,) int, < 0 at leaves
+    threshold: tuple  # per tree (n_nodes,) float64
+    left: tuple       # per tree (n_nodes,) int
+    right: tuple      # per tree (n_nodes,) int
+    value: tuple      # per tree (n_nodes, n_classes) float64, used at leaves
+    offset: np.ndarray    # (n_classes,)
+    tie_wins: np.ndarray  # (n_classes, n_classes) bool
+
+
+# --------------------------------------------------------------------------
+# float32 geometry
+def _f32_key(t):
+    """Largest float32 <= t, as float64."""
+    t = np.asarray(t, dtype=np.float64)
+    v = t.astype(np.float32)
+    v = np.where(v.astype(np.float64) > t, np.nextafter(v, np.float32(-np.inf)), v)
+    return v.astype(np.float64)
+
+
+def _f32_after(k):
+    """Smallest float32 > k, for float32-representable k, as float64."""
+    k = np.asarray(k, dtype=np.float64).astype(np.float32)
+    return np.nextafter(k, np.float32(np.inf)).astype(np.float64)
+
+
+def split_keys(ens, n_features, integer, extra_zero=None):
+    """Sorted keys of every feature, padded with ``+inf``.
+
+    Parameters
+    ----------
+    ens : Ensemble
+    n_features : int
+    integer : ndarray of bool, shape (n_features,)
+        Integer features split at ``floor(threshold)``.
+    extra_zero : ndarray of bool, shape (n_features,), default=None
+        Features that always get the key 0 (binary one-hot columns, so a
+        category can be switched even where no tree splits on it).
+
+    Returns
+    -------
+    keys : ndarray of shape (n_features, max_keys)
+    n_keys : ndarray of int, shape (n_features,)
+    """
+    feat = np.concatenate(ens.feature)
+    thr = np.concatenate(ens.threshold)
+    split = feat >= 0
+    feat, thr = feat[split], thr[split]
+    out = []
+    for j in range(n_features):
+        t = thr[feat == j]
+        t = np.floor(t) if integer[j] else _f32_key(t)
+        if extra_zero is not None and extra_zero[j]:
+            t = np.append(t, 0.0)
+        out.append(np.unique(t))
+    n_keys = np.array([len(k) for k in out], dtype=np.intp)
+    keys = np.full((n_features, max(1, n_keys.max(initial=0))), np.inf)
+    for j, k in enumerate(out):
+        keys[j, : len(k)] = k
+    return keys, n_keys
+
+
+def cells_of(X, keys, integer):
+    """Cell index of every value: the number of keys below it (float32 view)."""
+    X = np.asarray(X, dtype=np.float64)
+    V = np.where(integer, X, X.astype(np.float32).astype(np.float64))
+    out = np.empty(X.shape, dtype=np.intp)
+    for j in range(X.shape[-1]):  # features, not rows: searchsorted is per axis
+        out[..., j] = np.searchsorted(keys[j], V[..., j], side="left")
+    return out
+
+
+def realize(cells, own, x0, keys, integer):
+    """Point of each cell nearest to ``x0`` (``x0`` itself in its own cell)."""
+    d = keys.shape[0]
+    j = np.arange(d)
+    lo_key = keys[j, np.maximum(cells - 1, 0)]
+    hi_key = keys[j, np.minimum(cells, keys.shape[1] - 1)]
+    up = np.where(integer, lo_key + 1.0, _f32_after(lo_key))
+    return np.where(cells == own, x0, np.where(cells > own, up, hi_key))
+
+
+def cell_range(x0, keys, n_keys, integer, lower, upper, mutable):
+    """Cells each row may reach: those with a point inside ``[lower, upper]``."""
+    own = cells_of(x0, keys, integer)
+    d = keys.shape[0]
+    # Right of key k is reachable when its first point is <= upper; left of it
+    # (cell k) when key k >= lower.
+    first = np.where(integer[:, None], keys + 1.0, _f32_after(np.where(np.isfinite(keys), keys, 0)))
+    hi = np.array([np.sum((first[j, : n_keys[j]] <= upper[j])) for j in range(d)])
+    lo = np.array([np.sum(keys[j, : n_keys[j]] < lower[j]) for j in range(d)])
+    cmin = np.minimum(np.broadcast_to(lo, own.shape), own)
+    cmax = np.maximum(np.broadcast_to(hi, own.shape), own)
+    cmin = np.where(mutable, cmin, own)
+    cmax = np.where(mutable, cmax, own)
+    return own, cmin, cmax
+
+
+def _distance(delta, norm):
+    a = np.abs(delta)
+    if norm == "inf":
+        return a.max(axis=-1)
+    if norm == 2:
+        return np.sqrt((a * a).sum(axis=-1))
+    return a.sum(axis=-1)
+
+
+# --------------------------------------------------------------------------
+# exact attack: mixed-integer linear program
+# Optimality gaps at zero: the distance is the answer. (A tighter integrality
+# tolerance makes HiGHS fail on some problems; predicates are rounded and the
+# point re-checked by the model anyway.) HiGHS's presolve occasionally ends in
+# a "solve error" on these problems; they are then solved without it.
+_HIGHS = {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-12, "primal_feasibility_tolerance": 1e-9}
+_HIGHS_FALLBACK = {**_HIGHS, "presolve": False}
+
+
+def _leaf_paths(feat, left, right):
+    """(node, leaf, went_left) for every ancestor of every leaf of one tree."""
+    n = len(feat)
+    parent = np.full(n, -1)
+    internal = np.flatnonzero(feat >= 0)
+    parent[left[internal]] = internal
+    parent[right[internal]] = internal
+    leaves = np.flatnonzero(feat < 0)
+    nodes, leaf_ids, went_left = [], [], []
+    cur, ids = leaves.copy(), np.arange(len(leaves))
+    while True:
+        up = parent[cur]
+        keep = up >= 0
+        if not keep.any():
+            break
+        cur, ids, up = cur[keep], ids[keep], up[keep]
+        nodes.append(up)
+        leaf_ids.append(ids)
+        went_left.append(left[up] == cur)
+        cur = up
+    if not nodes:
+        return leaves, (np.empty(0, int),) * 2 + (np.empty(0, bool),)
+    return leaves, (np.concatenate(nodes), np.concatenate(leaf_ids),
+                    np.concatenate(went_left))
+
+
+class TreeMILP:
+    """Kantchelian et al.'s MILP for the nearest adversarial point of an ensemble.
+
+    Binary *predicates* ``p_k = [x_f <= key_k]`` for every (feature, key),
+    monotone along each feature; continuous leaf indicators ``l`` per tree
+    summing to one, with ``sum(l under the left child of a node) <= p`` and
+    ``sum(l under its right child) <= 1 - p`` -- for binary ``p`` this pins
+    ``l`` to the leaf ``x`` reaches, so ``l`` need not be integer. Class scores
+    are linear in ``l``. The distance is linear in ``p`` too: along a feature
+    the cost of leaving the clean cell grows key by key, so the cost of the
+    chosen cell is a telescoping sum of predicate flips (squared costs for
+    L2). One problem per row and per class that could win; HiGHS solves it.
+
+    Parameters
+    ----------
+    ens : Ensemble
+    keys, n_keys : ndarray
+        From :func:`split_keys`.
+    integer : ndarray of bool, shape (n_features,)
+
+    References
+    ----------
+    .. [1] A. Kantchelian, J. D. Tygar, A. D. Joseph. "Evasion and Hardening of
+       Tree Ensemble Classifiers", ICML 2016.
+    """
+
+    def __init__(self, ens, keys, n_keys, integer):
+        self.keys, self.n_keys = keys, n_keys
+        self.integer = np.asarray(integer, bool)
+        d = keys.shape[0]
+        self.pred_feature = np.repeat(np.arange(d), n_keys)
+        self.pred_key = np.concatenate([keys[j, : n_keys[j]] for j in range(d)])
+        self.pred_start = np.concatenate([[0], np.cumsum(n_keys)])
+        P = len(self.pred_key)
+        self.n_pred = P
+        rows, cols, vals, lo, hi = [], [], [], [], []
+        n_row = 0
+        # Monotone predicates along each feature: p_k <= p_{k+1}.
+        same = self.pred_feature[1:] == self.pred_feature[:-1]
+        k = np.flatnonzero(same)
+        r = n_row + np.arange(len(k))
+        rows += [r, r]
+        cols += [k, k + 1]
+        vals += [np.ones(len(k)), -np.ones(len(k))]
+        lo.append(np.full(len(k), -np.inf))
+        hi.append(np.zeros(len(k)))
+        n_row += len(k)
+        leaf_values, leaf_start = [], P
+        for feat, thr, left, right, value in zip(*ens[:5]):
+            leaves, (node, leaf, went_left) = _leaf_paths(feat, left, right)
+            n_leaf = len(leaves)
+            leaf_values.append(value[leaves])
+            # sum of l = 1
+            rows.append(np.full(n_leaf, n_row))
+            cols.append(leaf_start + np.arange(n_leaf))
+            vals.append(np.ones(n_leaf))
+            lo.append([1.0])
+            hi.append([1.0])
+            n_row += 1
+            if len(node):
+                f = feat[node]
+                key = np.where(self.integer[f], np.floor(thr[node]), _f32_key(thr[node]))
+                pred = self._pred_index(f, key)
+                # One row per (node, side): leaves of that side minus/plus p.
+                uniq, row_of = np.unique(node * 2 + (~went_left), return_inverse=True)
+                side_node, side_right = uniq // 2, (uniq % 2).astype(bool)
+                node_pred = np.empty(len(feat), dtype=np.intp)
+                node_pred[node] = pred
+                rr = n_row + row_of
+                rows += [rr, n_row + np.arange(len(uniq))]
+                cols += [leaf_start + leaf, node_pred[side_node]]
+                vals += [np.ones(len(leaf)), np.where(side_right, 1.0, -1.0)]
+                lo.append(np.full(len(uniq), -np.inf))
+                hi.append(np.where(side_right, 1.0, 0.0))
+                n_row += len(uniq)
+            leaf_start += n_leaf
+        self.n_leaf = leaf_start - P
+        self.leaf_values = np.concatenate(leaf_values, axis=0)
+        self.offset = np.asarray(ens.offset, np.float64)
+        self.tie_wins = np.asarray(ens.tie_wins, bool)
+        n_var = P + self.n_leaf + 1  # + b, the L-inf distance
+        self.A = csr_array(coo_array(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n_row, n_var)))
+        self.lo = np.concatenate([np.asarray(v, float) for v in lo])
+        self.hi = np.concatenate([np.asarray(v, float) for v in hi])
+        span = np.abs(self.leaf_values).max(initial=0.0) * len(ens.feature)
+        # Strict score inequalities get a margin well above HiGHS's feasibility
+        # tolerance; the model's predict confirms the result either way.
+        self.strict = 1e-7 * max(1.0, span)
+
+    def _pred_index(self, f, key):
+        out = np.empty(len(f), dtype=np.intp)
+        for j in np.unique(f):
+            sel = f == j
+            seg = self.pred_key[self.pred_start[j]: self.pred_start[j + 1]]
+            out[sel] = self.pred_start[j] + np.searchsorted(seg, key[sel])
+        return out
+
+    def _costs(self, x0, scale):
+        """Own predicate values, per-predicate cost of flipping, and target values."""
+        f, key = self.pred_feature, self.pred_key
+        xf = x0[f]
+        integer = self.integer[f]
+        own = np.where(integer, xf, xf.astype(np.float32).astype(np.float64)) <= key
+        right_target = np.where(integer, key + 1.0, _f32_after(key))
+        target = np.where(own, right_target, key)
+        cost = np.abs(target - xf) / scale[f]
+        return own, cost, target
+
+    def solve(self, x0, y, *, norm, scale, lower, upper, mutable, groups=(),
+              targeted=False, eps=None, bound=np.inf, time_limit=None, strict=None):
+        """Nearest adversarial point of one row.
+
+        Parameters
+        ----------
+        x0 : ndarray of shape (d,)
+        y : int
+            Class index to leave (or to reach, if ``targeted``).
+        norm : {"inf", 2, 1}
+        scale, lower, upper : ndarray of shape (d,)
+            Per-feature unit of distance and bounds.
+        mutable : ndarray of bool, shape (d,)
+        groups : sequence of index arrays
+            One-hot groups: exactly one column is 1.
+        targeted : bool, default=False
+        eps : float, default=None
+            Only points within ``eps`` count.
+        bound : float, default=inf
+            Only points strictly closer than this are of interest.
+        time_limit : float, default=None
+            Seconds per MILP; the best point found by then is returned.
+        strict : float, default=None
+            Margin of strict score inequalities (``self.strict`` when None).
+
+        Returns
+        -------
+        x : ndarray of shape (d,) or None
+            The nearest adversarial point (``None``: none within ``eps``/``bound``).
+        distance : float
+            Its distance in ``norm`` (``inf`` when ``x`` is None).
+        optimal : bool
+            Whether every problem solved to optimality.
+        """
+        P, L = self.n_pred, self.n_leaf
+        own, cost, target = self._costs(x0, scale)
+        f = self.pred_feature
+        lb = np.zeros(P + L + 1)
+        ub = np.ones(P + L + 1)
+        ub[-1] = np.inf
+        fix = ~mutable[f]
+        fix |= (target > upper[f]) & own   # the next cell up is out of bounds
+        fix |= (target < lower[f]) & ~own  # the next cell down is out of bounds
+        limit = min(np.inf if eps is None else eps, bound)
+        if norm == "inf" and np.isfinite(limit):
+            fix |= cost > limit
+        lb[:P] = np.where(fix, own, 0.0)
+        ub[:P] = np.where(fix, own, 1.0)
+        # Telescoping increments along each feature, outward from the clean cell:
+        # upwards over keys the clean value is below, downwards over the others.
+        power = 2 if norm == 2 else 1
+        c = cost ** power
+        same_prev = np.r_[False, f[1:] == f[:-1]] & np.r_[False, own[:-1] & own[1:]]
+        same_next = np.r_[f[:-1] == f[1:], False] & np.r_[~own[:-1] & ~own[1:], False]
+        prev = np.r_[0.0, c[:-1]]
+        nxt = np.r_[c[1:], 0.0]
+        inc = np.where(own, c - np.where(same_prev, prev, 0.0), c - np.where(same_next, nxt, 0.0))
+        # cost of feature j = sum_up inc*(1-p) + sum_down inc*p = const_j + sum coef*p
+        coef = np.where(own, -inc, inc)
+        const = np.where(own, inc, 0.0)
+        extra_rows, extra_lo, extra_hi = [], [], []
+        obj = np.zeros(P + L + 1)
+        if norm == "inf":
+            obj[-1] = 1.0
+            ub[-1] = limit
+            # b - sum coef p >= const_j, one row per feature with free predicates.
+            free = ~fix
+            feats = np.unique(f[free])
+            if len(feats):
+                sel = np.isin(f, feats)
+                row = np.searchsorted(feats, f[sel])
+                m = coo_array((np.r_[-coef[sel], np.ones(len(feats))],
+                               (np.r_[row, np.arange(len(feats))],
+                                np.r_[np.flatnonzero(sel), np.full(len(feats), P + L)])),
+                              shape=(len(feats), P + L + 1))
+                extra_rows.append(m)
+                k_const = np.bincount(row, weights=const[sel], minlength=len(feats))
+                extra_lo.append(k_const)
+                extra_hi.append(np.full(len(feats), np.inf))
+        else:
+            obj[:P] = coef
+            if np.isfinite(limit):
+                budget = limit ** power - const.sum()
+                extra_rows.append(csr_array(obj[None, :]))
+                extra_lo.append([-np.inf])
+                extra_hi.append([budget])
+        for g in groups:
+            # exactly one column hot: sum (1 - p[key 0 of col]) = 1
+            idx = np.array([self.pred_start[j] + np.searchsorted(
+                self.pred_key[self.pred_start[j]: self.pred_start[j + 1]], 0.0) for j in g])
+            m = np.zeros((1, P + L + 1))
+            m[0, idx] = 1.0
+            extra_rows.append(csr_array(m))
+            extra_lo.append([len(g) - 1.0])
+            extra_hi.append([len(g) - 1.0])
+        V = self.leaf_values
+        n_classes = V.shape[1]
+        integrality = np.r_[np.ones(P), np.zeros(L + 1)]
+        if targeted:
+            problems = [[(y, c) for c in range(n_classes) if c != y]]
+        else:
+            problems = [[(c, y)] for c in range(n_classes) if c != y]
+        best_x, best_d, optimal = None, np.inf, True
+        for pairs in problems:
+            score_rows, s_lo = [], []
+            for win, lose in pairs:
+                row = np.zeros(P + L + 1)
+                row[P:P + L] = V[:, win] - V[:, lose]
+                score_rows.append(row)
+                margin = 0.0 if self.tie_wins[win, lose] else (
+                    self.strict if strict is None else strict)
+                s_lo.append(self.offset[lose] - self.offset[win] + margin)
+            A = vstack([self.A, *extra_rows, csr_array(np.array(score_rows))]).tocsr()
+            lo_all = np.concatenate([self.lo, *map(np.asarray, extra_lo), s_lo])
+            hi_all = np.concatenate([self.hi, *map(np.asarray, extra_hi),
+                                     np.full(len(s_lo), np.inf)])
+            if norm == "inf":
+                ub[-1] = min(limit, best_d)
+            for base in (_HIGHS, _HIGHS_FALLBACK):
+                options = dict(base)
+                if time_limit is not None:
+                    options["time_limit"] = float(time_limit)
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Unrecognized options",
+                                            category=RuntimeWarning)
+                    res = milp(obj, integrality=integrality, bounds=(lb, ub),
+                               constraints=LinearConstraint(A, lo_all, hi_all),
+                               options=options)
+                if res.status != 4:  # 4: HiGHS solve error, retried without presolve
+                    break
+            if res.status == 2:  # infeasible: this class cannot win within the limits
+                continue
+            if res.status != 0:
+                optimal = False
+            if res.x is None:
+                continue
+            x = self._point(res.x[:P] > 0.5, own, target, x0)
+            dist = _distance((x - x0) / scale, norm)
+            if dist < best_d:
+                best_x, best_d = x, dist
+        return best_x, best_d, optimal
+
+    def _point(self, p, own, target, x0):
+        """The cell chosen by the predicates, realised nearest to ``x0``."""
+        x = x0.copy()
+        f = self.pred_feature
+        up = own & ~p    # clean value below the key, point above it
+        down = ~own & p  # clean value above the key, point below it
+        if up.any():
+            # the farthest flipped key upwards is the last one of its feature
+            k = np.flatnonzero(up)
+            last = np.r_[f[k][1:] != f[k][:-1], True]
+            x[f[k[last]]] = target[k[last]]
+        if down.any():
+            k = np.flatnonzero(down)
+            first = np.r_[True, f[k][1:] != f[k][:-1]]
+            x[f[k[first]]] = target[k[first]]
+        return x
+
+
+# --------------------------------------------------------------------------
+# greedy attack: walk over cells
+def _objective(cost, norm):
+    """Lexicographic objective of cost vectors (..., d): smaller is better.
+
+    L-inf: (largest cost, how many features attain it, total); L2/L1: (norm,).
+    """
+    if norm == "inf":
+        top = cost.max(axis=-1)
+        ties = (cost >= top[..., None] * (1 - 1e-12)).sum(axis=-1)
+        return np.stack([top, ties.astype(float), cost.sum(axis=-1)], axis=-1)
+    return _distance(cost, norm)[..., None]
+
+
+def _less(a, b):
+    """Row-wise lexicographic ``a < b`` for objectives of shape (..., k)."""
+    out = np.zeros(a.shape[:-1], dtype=bool)
+    equal = np.ones(a.shape[:-1], dtype=bool)
+    for i in range(a.shape[-1]):
+        tol = 1e-12 * np.maximum(np.abs(a[..., i]), np.abs(b[..., i]))
+        out |= equal & (a[..., i] < b[..., i] - tol)
+        equal &= np.abs(a[..., i] - b[..., i]) <= tol
+    return out
+
+
+def _shrink(cells, point, x0, own, scale, keys, integer, cmin, cmax, alpha, norm):
+    """Cells of the point pulled towards ``x0``: into the L-inf ball of ``alpha``
+    times its radius (L-inf), or along the segment (L2/L1)."""
+    delta = (point - x0) / scale
+    if norm == "inf":
+        r = np.abs(delta).max(axis=-1, keepdims=True) * alpha
+        v = x0 + np.clip(delta, -r, r) * scale
+    else:
+        v = x0 + alpha * delta * scale
+    c = cells_of(v, keys, integer)
+    # Never past the clean cell, never outside the reachable range.
+    c = np.where((cells - own) * (c - own) < 0, own, c)
+    return np.clip(c, cmin, cmax)
+
+
+def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, cmax,
+                own, restarts=3, max_iter=200):
+    """Greedy local search over cells, from adversarial starting cells, rows batched.
+
+    Each state is an adversarial cell; its moves bring it closer to ``x0``, in
+    tiers tried in order: one feature halfway or all the way back to its clean
+    cell, or the whole point shrunk towards ``x0``; else one feature one cell
+    closer; else a binding feature one cell closer while another feature moves
+    one cell either way within the current radius -- a step across a leaf
+    boundary to a neighbouring leaf tuple (in the spirit of Zhang et al.'s
+    LT-Attack). The best adversarial move of the first tier that has one is
+    taken; the walk stops at a local optimum. Each tier is one oracle call for
+    all states that reach it.
+
+    Parameters
+    ----------
+    is_adv : callable
+        ``is_adv(points (m, d), rows (m,)) -> (m,) bool``.
+    x0 : ndarray of shape (n, d)
+    starts : ndarray of int, shape (n, S, d)
+        Candidate starting cells.
+    valid : ndarray of bool, shape (n, S)
+    keys, integer, scale, norm
+        As in :func:`split_keys` / :func:`realize`; ``scale`` the per-feature
+        unit of distance.
+    cmin, cmax, own : ndarray of int, shape (n, d)
+        Reachable cell range and clean cell of every row.
+    restarts : int, default=3
+        Adversarial starts walked per row (the nearest ones).
+    max_iter : int, default=200
+
+    Returns
+    -------
+    x_adv : ndarray of shape (n, d)
+        Nearest adversarial point found (``x0`` where none).
+    success : ndarray of bool, shape (n,)
+
+    References
+    ----------
+    .. [1] C. Zhang, H. Zhang, C.-J. Hsieh. "An Efficient Adversarial Attack for
+       Tree Ensembles", NeurIPS 2020.
+    """
+    n, d = x0.shape
+    S = starts.shape[1]
+    starts = np.clip(starts, cmin[:, None], cmax[:, None])
+    ri, si = np.nonzero(valid)
+    pts = realize(starts[ri, si], own[ri], x0[ri], keys, integer)
+    ok = np.asarray(is_adv(pts, ri), bool) if len(ri) else np.zeros(0, bool)
+    dist = np.full((n, S), np.inf)
+    dist[ri[ok], si[ok]] = _distance((pts[ok] - x0[ri[ok]]) / scale, norm)
+    order = np.argsort(dist, axis=1, kind="stable")[:, :restarts]
+    keep = np.isfinite(np.take_along_axis(dist, order, axis=1))
+    row, slot = np.nonzero(keep)
+    row = row.astype(np.intp)
+    state = starts[row, order[row, slot]]                # (m, d) cells
+    point = realize(state, own[row], x0[row], keys, integer)
+
+    def objective(cells, pts, rows):
+        return _objective(np.abs(pts - x0[rows]) / scale, norm)
+
+    obj = objective(state, point, row)
+    live = np.ones(len(row), dtype=bool)
+    tiers = (_big_moves, _pull_moves, _pair_moves)
+    for _ in range(max_iter):
+        todo = np.flatnonzero(live)
+        if not todo.size:
+            break
+        # Cheapest promising moves first; a state tries the next tier only
+        # when no move of the previous one stays adversarial and improves.
+        for moves in tiers:
+            cand, cand_valid = moves(state[todo], point[todo], todo, row, x0, own, scale,
+                                     keys, integer, cmin, cmax, norm)
+            improved = _take_best(is_adv, cand, cand_valid, todo, row, state, point, obj,
+                                  x0, own, keys, integer, objective)
+            todo = todo[~improved]
+            if not todo.size:
+                break
+        live[todo] = False
+    x_adv = x0.copy()
+    success = np.zeros(n, dtype=bool)
+    if len(row):
+        final = _distance((point - x0[row]) / scale, norm)
+        best = np.full(n, np.inf)
+        np.minimum.at(best, row, final)
+        pick = final <= best[row]
+        x_adv[row[pick]] = point[pick]
+        success[row] = True
+    return x_adv, success
+
+
+def _big_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cmax, norm):
+    """One feature halfway or all the way back; the whole point shrunk towards x0."""
+    m, d = cells.shape
+    r = row[act]
+    o = own[r]
+    eye = np.eye(d, dtype=bool)[None]
+    jump = np.where(eye, o[:, None, :], cells[:, None, :])
+    half_c = cells_of(0.5 * (point + x0[r]), keys, integer)
+    half = np.where(eye, half_c[:, None, :], cells[:, None, :])
+    shrinks = [_shrink(cells, point, x0[r], o, scale, keys, integer, cmin[r], cmax[r], a, norm)
+               for a in (0.5, 0.8, 0.95)]
+    cand = np.concatenate([jump, half, np.stack(shrinks, axis=1)], axis=1)
+    return cand, np.any(cand != cells[:, None, :], axis=2)
+
+
+def _pull_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cmax, norm):
+    """One feature one cell closer to its clean cell."""
+    d = cells.shape[1]
+    toward = np.sign(own[row[act]] - cells)
+    cand = cells[:, None, :] + np.eye(d, dtype=np.intp)[None] * toward[:, None, :]
+    return cand, toward != 0
+
+
+def _pair_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cmax, norm):
+    """A binding feature one cell closer, another one cell either way."""
+    m, d = cells.shape
+    r = row[act]
+    o = own[r]
+    cost = np.abs(point - x0[r]) / scale
+    top = np.argmax(cost, axis=1)
+    toward = np.sign(o[np.arange(m), top] - cells[np.arange(m), top])
+    base = cells.copy()
+    base[np.arange(m), top] += toward
+    eye = np.eye(d, dtype=np.intp)
+    cand = np.concatenate([base[:, None, :] + eye[None], base[:, None, :] - eye[None]], axis=1)
+    valid = np.ones(cand.shape[:2], dtype=bool)
+    valid &= (toward != 0)[:, None]
+    other = np.ones((m, d), dtype=bool)
+    other[np.arange(m), top] = False
+    valid &= np.concatenate([other, other], axis=1)
+    valid &= np.all((cand >= cmin[r][:, None]) & (cand <= cmax[r][:, None]), axis=2)
+    return cand, valid
+
+
+def _take_best(is_adv, cand, valid, act, row, state, point, obj, x0, own, keys, integer,
+               objective):
+    """Query all valid candidates; move each state to its best adversarial improvement."""
+    m, C, d = cand.shape
+    ai, ci = np.nonzero(valid)
+    improved = np.zeros(m, dtype=bool)
+    if not ai.size:
+        return improved
+    rows = row[act[ai]]
+    pts = realize(cand[ai, ci], own[rows], x0[rows], keys, integer)
+    cobj = objective(cand[ai, ci], pts, rows)
+    better = _less(cobj, obj[act[ai]])
+    ai, ci, pts, cobj, rows = ai[better], ci[better], pts[better], cobj[better], rows[better]
+    if not ai.size:
+        return improved
+    adv = np.asarray(is_adv(pts, rows), bool)
+    ai, ci, pts, cobj = ai[adv], ci[adv], pts[adv], cobj[adv]
+    if not ai.size:
+        return improved
+    # best per state: sort by (state, objective...) and take the first of each state
+    keys_sort = [cobj[:, k] for k in range(cobj.shape[1] - 1, -1, -1)] + [ai]
+    order = np.lexsort(keys_sort)
+    first = np.r_[True, ai[order][1:] != ai[order][:-1]]
+    pick = order[first]
+    s = act[ai[pick]]
+    state[s] = cand[ai[pick], ci[pick]]
+    point[s] = pts[pick]
+    obj[s] = cobj[pick]
+    improved[ai[pick]] = True
+    return improved

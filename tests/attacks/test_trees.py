@@ -1,0 +1,230 @@
+"""Tree-ensemble attacks against brute force.
+
+The oracle enumerates, feature by feature, the clean value and the float32
+neighbours on both sides of every threshold the fitted trees use (read
+straight from scikit-learn's ``tree_`` arrays), asks the model's own
+``predict`` about every point of that grid, and keeps the nearest adversarial
+one. The nearest adversarial point of a tree ensemble is always on that grid
+(each coordinate either stays or sits just across a threshold), so the grid
+minimum is the exact answer the MILP must reproduce.
+"""
+
+import ast
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier,
+                              HistGradientBoostingClassifier, RandomForestClassifier)
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+
+import skadv.attacks._tree_core as tree_core
+from skadv.attacks import (ExactTreeAttack, GreedyTreeAttack, HopSkipJumpAttack,
+                           SquareAttack)
+from skadv.constraints import FeatureConstraints
+
+ORD = {"inf": np.inf, 2: 2, 1: 1}
+
+
+def _trees(clf):
+    if hasattr(clf, "tree_"):
+        return [clf]
+    return list(np.ravel(clf.estimators_))
+
+
+def _candidates(clf, j, x0, integer):
+    vals = {float(x0)}
+    for t in _trees(clf):
+        tr = t.tree_
+        for thr in tr.threshold[tr.feature == j]:
+            if integer:
+                vals |= {np.floor(thr), np.floor(thr) + 1}
+                continue
+            below = np.float32(thr)
+            if below > thr:
+                below = np.nextafter(below, np.float32(-np.inf))
+            vals |= {float(below), float(np.nextafter(below, np.float32(np.inf)))}
+    return sorted(vals)
+
+
+def brute_force(clf, X, norm, *, integer=(), lower=None, upper=None, immutable=(),
+                groups=(), target=None):
+    """Exact minimal distance per row by enumerating the threshold grid."""
+    d = X.shape[1]
+    lower = np.full(d, -np.inf) if lower is None else np.asarray(lower, float)
+    upper = np.full(d, np.inf) if upper is None else np.asarray(upper, float)
+    pred0 = clf.predict(X)
+    out = []
+    for i, x in enumerate(X):
+        axes = [[x[j]] if j in immutable else _candidates(clf, j, x[j], j in integer)
+                for j in range(d)]
+        grid = np.array(list(itertools.product(*axes)))
+        ok = np.all((grid >= lower) & (grid <= upper), axis=1)
+        for g in groups:
+            block = grid[:, g]
+            ok &= np.all((block == 0) | (block == 1), axis=1) & (block.sum(axis=1) == 1)
+        pred = clf.predict(grid)
+        hit = ok & ((pred == target[i]) if target is not None else (pred != pred0[i]))
+        dist = np.linalg.norm(grid - x, ord=ORD[norm], axis=1)
+        out.append(dist[hit].min() if hit.any() else np.inf)
+    return np.array(out)
+
+
+def _data(n_classes, seed=0, n=150):
+    X, y = make_classification(n_samples=n, n_features=3, n_informative=3, n_redundant=0,
+                               n_classes=n_classes, n_clusters_per_class=1,
+                               random_state=seed)
+    return X, y
+
+
+MODELS = {
+    "tree": lambda s: DecisionTreeClassifier(max_depth=3, random_state=s),
+    "forest": lambda s: RandomForestClassifier(n_estimators=8, max_depth=3, random_state=s),
+    "extra": lambda s: ExtraTreesClassifier(n_estimators=8, max_depth=3, random_state=s),
+    "boosting": lambda s: GradientBoostingClassifier(n_estimators=6, max_depth=2,
+                                                     random_state=s),
+}
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("model", list(MODELS))
+def test_exact_equals_brute_force(model, n_classes):
+    X, y = _data(n_classes, seed=n_classes)
+    clf = MODELS[model](0).fit(X, y)
+    rows = X[:8]
+    atk = ExactTreeAttack(clf).fit(X)
+    X_adv = atk.transform(rows)
+    expected = brute_force(clf, rows, "inf")
+    assert np.all(np.isfinite(expected))
+    np.testing.assert_allclose(atk.minimal_distance_, expected, rtol=0, atol=1e-6)
+    assert atk.exact_.all() and atk.success_.all()
+    assert np.all(clf.predict(X_adv) != clf.predict(rows))
+    np.testing.assert_allclose(atk.perturbation_, atk.minimal_distance_, atol=1e-9)
+
+
+@pytest.mark.parametrize("norm", ["inf", 2, 1])
+def test_exact_with_constraints_and_norms(norm):
+    X, y = _data(2, seed=5)
+    X[:, 2] = np.round(2 * X[:, 2])
+    lower, upper = np.array([-2.0, -np.inf, -4.0]), np.array([2.0, np.inf, 4.0])
+    X = np.clip(X, lower, upper)
+    fc = FeatureConstraints(lower=lower, upper=upper, integer=[2], immutable=[1])
+    clf = RandomForestClassifier(n_estimators=6, max_depth=3, random_state=1).fit(X, y)
+    rows = X[:8]
+    atk = ExactTreeAttack(clf, norm=norm, constraints=fc).fit(X)
+    X_adv = atk.transform(rows)
+    expected = brute_force(clf, rows, norm, integer=(2,), lower=lower, upper=upper,
+                           immutable=(1,))
+    np.testing.assert_allclose(atk.minimal_distance_, expected, rtol=0, atol=1e-6)
+    assert fc.is_satisfied(X_adv, rows).all()
+    found = np.isfinite(expected)
+    assert np.array_equal(atk.success_, found)
+    assert np.all(clf.predict(X_adv[found]) != clf.predict(rows[found]))
+
+
+def test_exact_targeted():
+    X, y = _data(3, seed=2)
+    clf = RandomForestClassifier(n_estimators=6, max_depth=3, random_state=0).fit(X, y)
+    rows = X[:8]
+    target = (clf.predict(rows) + 1) % 3
+    atk = ExactTreeAttack(clf, targeted=True).fit(X)
+    X_adv = atk.transform(rows, target)
+    expected = brute_force(clf, rows, "inf", target=target)
+    np.testing.assert_allclose(atk.minimal_distance_, expected, rtol=0, atol=1e-6)
+    found = np.isfinite(expected)
+    assert np.array_equal(clf.predict(X_adv[found]), target[found])
+
+
+def test_exact_one_hot_group():
+    rng = np.random.RandomState(0)
+    n = 200
+    cat = rng.randint(0, 3, n)
+    X = np.column_stack([rng.normal(size=n), np.eye(3)[cat]])
+    y = ((X[:, 0] > 0.3 * cat - 0.3) ^ (cat == 1)).astype(int)
+    clf = RandomForestClassifier(n_estimators=6, max_depth=3, random_state=0).fit(X, y)
+    fc = FeatureConstraints(one_hot_groups=[[1, 2, 3]])
+    rows = X[:10]
+    atk = ExactTreeAttack(clf, constraints=fc).fit(X)
+    X_adv = atk.transform(rows)
+    expected = brute_force(clf, rows, "inf", integer=(1, 2, 3), groups=([1, 2, 3],))
+    np.testing.assert_allclose(atk.minimal_distance_, expected, rtol=0, atol=1e-6)
+    assert fc.is_satisfied(X_adv, rows).all()
+
+
+def test_exact_budget_and_certificate():
+    X, y = _data(2, seed=3)
+    clf = RandomForestClassifier(n_estimators=8, max_depth=3, random_state=0).fit(X, y)
+    rows = X[:20]
+    full = ExactTreeAttack(clf).fit(X)
+    full.transform(rows)
+    radius = full.minimal_distance_
+    eps = float(np.median(radius))
+    within = ExactTreeAttack(clf, eps=eps).fit(X)
+    X_eps = within.transform(rows)
+    inside = radius <= eps
+    assert np.array_equal(within.success_, inside)
+    np.testing.assert_allclose(within.minimal_distance_[inside], radius[inside], atol=1e-9)
+    assert np.array_equal(X_eps[~inside], rows[~inside])
+    # The radius is a certificate: no other attack gets strictly closer.
+    hsj = HopSkipJumpAttack(clf, norm="inf", max_queries=400, random_state=0).fit(X)
+    hsj.transform(rows)
+    assert np.all(hsj.perturbation_[hsj.success_] >= radius[hsj.success_] - 1e-9)
+    sq = SquareAttack(clf, eps=eps, max_queries=200, random_state=0).fit(X)
+    sq.transform(rows)
+    assert not sq.success_[~inside].any()
+
+
+@pytest.mark.parametrize("model", ["forest", "boosting"])
+def test_greedy_never_beats_exact_and_is_close(model):
+    X, y = make_classification(n_samples=300, n_features=4, n_informative=4,
+                               n_redundant=0, random_state=7)
+    clf = (RandomForestClassifier(n_estimators=10, max_depth=3, random_state=0)
+           if model == "forest"
+           else GradientBoostingClassifier(n_estimators=10, max_depth=3, random_state=0))
+    clf.fit(X, y)
+    rows = X[:25]
+    exact = ExactTreeAttack(clf).fit(X)
+    exact.transform(rows)
+    greedy = GreedyTreeAttack(clf, random_state=0).fit(X)
+    X_adv = greedy.transform(rows)
+    assert greedy.success_.all()
+    assert np.all(clf.predict(X_adv) != clf.predict(rows))
+    assert np.all(greedy.perturbation_ >= exact.minimal_distance_ - 1e-9)
+    assert np.mean(greedy.perturbation_ / exact.minimal_distance_) <= 1.5
+
+
+def test_greedy_large_forest_with_constraints(breast_cancer):
+    X, y = breast_cancer
+    X = X.astype(np.float64)
+    clf = RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)
+    fc = FeatureConstraints.from_data(X, immutable=[0, 1], integer=None)
+    atk = GreedyTreeAttack(clf, constraints=fc, random_state=0).fit(X)
+    rows = X[:60]
+    X_adv = atk.transform(rows, y[:60])
+    assert atk.success_.mean() > 0.9
+    assert fc.is_satisfied(X_adv, rows).all()
+    assert np.array_equal(clf.predict(X_adv) != y[:60], atk.success_)
+
+
+def test_unsupported_victims():
+    X, y = _data(2)
+    for clf in (HistGradientBoostingClassifier(max_iter=5).fit(X, y),
+                LogisticRegression().fit(X, y),
+                RandomForestClassifier(n_estimators=2).fit(X, np.column_stack([y, y]))):
+        for Attack in (ExactTreeAttack, GreedyTreeAttack):
+            with pytest.raises(TypeError, match="HopSkipJumpAttack"):
+                Attack(clf).fit(X)
+    gb = GradientBoostingClassifier(n_estimators=2, init=LogisticRegression()).fit(X, y)
+    with pytest.raises(TypeError, match="init"):
+        ExactTreeAttack(gb).fit(X)
+
+
+def test_core_imports_no_sklearn():
+    src = Path(tree_core.__file__).read_text()
+    tree = ast.parse(src)
+    names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert not any(n.split(".")[0] == "sklearn" for n in names)
