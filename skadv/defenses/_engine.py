@@ -24,9 +24,17 @@ import jax.numpy as jnp
 import optax
 from sklearn.exceptions import ConvergenceWarning
 
+from ..constraints import ConstraintArrays, project_relaxed
+
 __all__ = [
+    "AdversarialObjective",
+    "AttackSpec",
+    "BoundObjective",
     "CrossEntropy",
+    "DistillationObjective",
+    "NoiseObjective",
     "OptimizerSpec",
+    "TradesObjective",
     "TrainResult",
     "cross_entropy",
     "l2_penalty",
@@ -90,6 +98,194 @@ class CrossEntropy:
 
     def __call__(self, fn, params, X, Y, key, hp):
         return cross_entropy(fn(params, X), Y)
+
+
+# --------------------------------------------------------------------------
+# Objectives of the defenses. Each is a frozen dataclass (hashable, so the
+# compiled epoch is cached on it) holding only what changes the computation's
+# structure; budgets, weights and temperatures come in ``hp`` as traced scalars
+# so that a warm-up schedule or a grid over them re-uses the compiled epoch.
+
+@dataclass(frozen=True)
+class DistillationObjective:
+    """Cross-entropy of ``logits / T`` (``hp["temperature"]``): defensive distillation.
+
+    ``Y`` holds labels (the teacher) or the teacher's soft labels at the same
+    temperature (the student), as in Papernot et al. (2016).
+    """
+
+    def __call__(self, fn, params, X, Y, key, hp):
+        return cross_entropy(fn(params, X) / hp["temperature"], Y)
+
+
+@dataclass(frozen=True)
+class NoiseObjective:
+    """Cross-entropy under Gaussian input noise of scale ``hp["noise_scale"]``.
+
+    A fresh draw per row, batch and epoch: the model learns to classify the
+    noisy inputs it will see when noise is part of its inference.
+    """
+
+    def __call__(self, fn, params, X, Y, key, hp):
+        noise = jax.random.normal(key, X.shape, X.dtype) * hp["noise_scale"]
+        return cross_entropy(fn(params, X + noise), Y)
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """Static configuration of the attack run inside a training step.
+
+    ``method`` is ``"pgd"`` (projected gradient ascent with ``steps`` steps,
+    ``restarts`` random restarts and ``loss``) or ``"fgsm"`` (one step from a
+    random start, Wong et al. 2020). The budget ``hp["eps"]`` and step length
+    ``hp["step_size"]`` are traced; the per-feature unit of the budget
+    ``hp["scale"]`` and the box and mutability of the features
+    (``hp["lower"]``, ``hp["upper"]``, ``hp["mutable"]``, all of shape
+    ``(n_features,)``) are traced arrays, so the attack respects the same
+    :class:`~skadv.constraints.FeatureConstraints` and ``feature_scale`` as the
+    attack object it was built from.
+    """
+
+    method: str = "pgd"
+    norm: Any = "inf"
+    steps: int = 10
+    restarts: int = 1
+    loss: str = "ce"
+    random_start: bool = True
+    schedule: str = "constant"
+
+
+def _inner_max(spec, logits_fn, X, y, key, hp):
+    """Maximise ``spec.loss`` of ``logits_fn`` over the budget around ``X``.
+
+    The attack runs on ``u = X / scale`` (per-feature relative budgets) and
+    returns the adversarial rows in the units of ``X``, without gradient: the
+    outer minimisation treats them as constants (Danskin's theorem, as in
+    Madry et al. 2018).
+    """
+    # Imported here: skadv.attacks imports skadv.models, whose base class
+    # imports this module.
+    from ..attacks import _core
+
+    scale = hp["scale"]
+    box = ConstraintArrays(lower=hp["lower"] / scale, upper=hp["upper"] / scale,
+                           mutable=hp["mutable"] > 0.5, integer=None, group=None)
+    common = dict(key=key, eps=hp["eps"], step_size=hp["step_size"], norm=spec.norm,
+                  loss=spec.loss, random_start=spec.random_start,
+                  project=partial(project_relaxed, box))
+
+    def scaled(U):
+        return logits_fn(U * scale)
+
+    U = jax.lax.stop_gradient(X) / scale
+    if spec.method == "fgsm":
+        U_adv, _ = _core.fgsm(scaled, U, y, **common)
+    else:
+        # Training wants the loss maximised, not merely a misclassification:
+        # run every step even once all rows are misclassified.
+        U_adv, _ = _core.pgd(scaled, U, y, steps=spec.steps, restarts=spec.restarts,
+                             schedule=spec.schedule, early_stop=False, **common)
+    return jax.lax.stop_gradient(U_adv * scale)
+
+
+@dataclass(frozen=True)
+class AdversarialObjective:
+    """Adversarial training: ``(1 - ratio) * CE(x) + ratio * CE(x_adv)``.
+
+    ``x_adv`` is the attack of :class:`AttackSpec` against the current
+    parameters, computed inside the same compiled step; ``ratio`` is
+    ``hp["ratio"]`` (1 is Madry et al.'s PGD-AT, and Wong et al.'s fast FGSM-AT
+    with ``AttackSpec(method="fgsm")``).
+    """
+
+    attack: AttackSpec = AttackSpec()
+
+    def __call__(self, fn, params, X, Y, key, hp):
+        frozen = jax.lax.stop_gradient(params)
+        X_adv = _inner_max(self.attack, lambda v: fn(frozen, v), X, Y, key, hp)
+        # One forward pass over clean and adversarial rows together.
+        z = fn(params, jnp.concatenate([X, X_adv], axis=0))
+        n = X.shape[0]
+        clean, adv = cross_entropy(z[:n], Y), cross_entropy(z[n:], Y)
+        return (1.0 - hp["ratio"]) * clean + hp["ratio"] * adv
+
+
+def _kl_rows(logp, logq):
+    """Row-wise KL(p || q) from log-probabilities."""
+    return jnp.sum(jnp.exp(logp) * (logp - logq), axis=-1)
+
+
+@dataclass(frozen=True)
+class TradesObjective:
+    """TRADES (Zhang et al. 2019): ``CE(x) + beta * KL(p(x) || p(x_adv))``.
+
+    ``x_adv`` maximises the KL divergence from the clean prediction within the
+    budget. That inner maximisation is the PGD core run on the two-logit
+    model ``[0, KL(p(x) || p(x'))]`` with label 0: its cross-entropy is
+    ``softplus(KL)``, increasing in the KL, so the PGD steps and the choice
+    of the best iterate follow the KL. ``beta`` is ``hp["beta"]``.
+    """
+
+    attack: AttackSpec = AttackSpec()
+
+    def __call__(self, fn, params, X, Y, key, hp):
+        frozen = jax.lax.stop_gradient(params)
+        logp_clean = jax.lax.stop_gradient(jax.nn.log_softmax(fn(frozen, X), axis=-1))
+
+        def kl_logits(v):
+            kl = _kl_rows(logp_clean, jax.nn.log_softmax(fn(frozen, v), axis=-1))
+            return jnp.stack([jnp.zeros_like(kl), kl], axis=1)
+
+        zeros = jnp.zeros(X.shape[0], jnp.int32)
+        # Always from a random start: at x itself the KL is at its minimum and
+        # its gradient is zero, so the ascent would never leave x.
+        spec = AttackSpec(method="pgd", norm=self.attack.norm, steps=self.attack.steps,
+                          restarts=self.attack.restarts, loss="ce", random_start=True,
+                          schedule=self.attack.schedule)
+        X_adv = _inner_max(spec, kl_logits, X, zeros, key, hp)
+        z = fn(params, jnp.concatenate([X, X_adv], axis=0))
+        n = X.shape[0]
+        logp = jax.nn.log_softmax(z, axis=-1)
+        natural = cross_entropy(z[:n], Y)
+        return natural + hp["beta"] * _kl_rows(logp[:n], logp[n:])
+
+
+@dataclass(frozen=True)
+class BoundObjective:
+    """Certified training: ``kappa * CE(x) + (1 - kappa) * CE(worst-case logits)``.
+
+    The worst-case logits over the L-inf box ``x +/- eps * scale`` are
+    ``[0, -lb_j]`` with ``lb_j`` a lower bound of the margin
+    ``logit_y - logit_j`` (Gowal et al. 2018, bounding margins directly with
+    the specification matrix as in Zhang et al. 2020); their cross-entropy
+    upper-bounds the cross-entropy of every point of the box. ``method`` is
+    ``"ibp"`` (interval bounds) or ``"crown-ibp"``, which mixes the CROWN-IBP
+    and interval lower bounds as ``beta * crown_ibp + (1 - beta) * ibp``.
+    ``hp["eps"]``, ``hp["kappa"]`` and ``hp["beta"]`` are traced (the ramp
+    schedules them per epoch); ``hp["scale"]`` is the per-feature unit of
+    ``eps``. ``fn`` must be a ReLU :class:`~skadv.models.DenseNet`.
+    """
+
+    method: str = "ibp"
+
+    def __call__(self, fn, params, X, Y, key, hp):
+        # Imported here: the verifiers import scipy.optimize, which plain
+        # model fitting does not need.
+        from ..verify import as_layers, crown_bounds, interval_bounds, margin_matrix
+
+        layers = as_layers(fn, params)
+        C = margin_matrix(Y, layers[-1]["W"].shape[1]).astype(X.dtype)
+        radius = hp["eps"] * hp["scale"]
+        lower, upper = X - radius, X + radius
+        lb, _ = interval_bounds(layers, lower, upper, C=C)
+        if self.method == "crown-ibp":
+            lb_crown, _ = crown_bounds(layers, lower=lower, upper=upper, C=C,
+                                       method="crown-ibp")
+            lb = hp["beta"] * lb_crown + (1.0 - hp["beta"]) * lb
+        worst = jnp.concatenate([jnp.zeros_like(lb[:, :1]), -lb], axis=1)
+        robust = cross_entropy(worst, jnp.zeros(X.shape[0], jnp.int32))
+        clean = cross_entropy(fn(params, X), Y)
+        return hp["kappa"] * clean + (1.0 - hp["kappa"]) * robust
 
 
 def l2_penalty(params):
@@ -218,6 +414,9 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
         Traced hyper-parameters passed to ``objective``.
     hp_schedule : callable, default=None
         ``hp_schedule(epoch) -> dict`` overriding ``hp`` per epoch (warm-up).
+        Each time it changes a value, the stopping rule starts over and the
+        best validation epoch is chosen anew: epochs with different
+        objectives are not compared.
     l2 : float, default=0.0
         Coefficient of :func:`l2_penalty` added to each batch loss.
     shuffle : bool, default=True
@@ -267,12 +466,21 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
     loss_curve, val_scores = [], []
     best_loss, best_score, best_params = np.inf, -np.inf, None
     no_improve = 0
+    prev_scheduled = None
     converged = False
     epoch = 0
     for epoch in range(1, max_iter + 1):
         cur_hp = dict(base_hp)
+        scheduled = {}
         if hp_schedule is not None:
-            cur_hp.update({k: jnp.float32(v) for k, v in hp_schedule(epoch - 1).items()})
+            scheduled = {k: np.asarray(v, np.float32) for k, v in
+                         hp_schedule(epoch - 1).items()}
+            cur_hp.update({k: jnp.asarray(v) for k, v in scheduled.items()})
+        # While a schedule still changes the objective (an eps warm-up), losses
+        # of different epochs measure different things: restart the comparison.
+        moved = prev_scheduled is not None and any(
+            not np.array_equal(v, prev_scheduled.get(k)) for k, v in scheduled.items())
+        prev_scheduled = scheduled
         params, opt_state, key, loss, gmax = _epoch(
             fn, objective, opt, params, opt_state, key, Xp, Yp, wp, mp, cur_hp, l2,
             batch_size=batch_size, shuffle=shuffle)
@@ -289,7 +497,11 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
             val_scores.append(score)
             if verbose:
                 print(f"Validation score: {score:.6f}")
-            if score < best_score + tol:
+            if moved:
+                # The best parameters are chosen among epochs of the final
+                # objective, not of an easier one earlier in the warm-up.
+                best_score, best_params, no_improve = score, params, 0
+            elif score < best_score + tol:
                 no_improve += 1
             else:
                 no_improve = 0
@@ -297,7 +509,9 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
                 best_score = score
                 best_params = params
         else:
-            if loss > best_loss - tol:
+            if moved:
+                best_loss, no_improve = loss, 0
+            elif loss > best_loss - tol:
                 no_improve += 1
             else:
                 no_improve = 0

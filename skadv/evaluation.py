@@ -1,0 +1,303 @@
+"""Evaluating robustness honestly: is a gradient-based robust accuracy believable?"""
+
+import warnings
+from functools import partial
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+from sklearn.base import clone
+from sklearn.utils import check_random_state
+
+from .attacks._base import canonical_norm, resolve_budget
+from .constraints import FeatureConstraints
+from .defenses._engine import cross_entropy
+from .models._differentiable import as_differentiable
+from .utils._jax import map_batches
+from .utils._sklearn_compat import check_is_fitted
+
+__all__ = ["EvaluationWarning", "check_gradient_masking"]
+
+
+class EvaluationWarning(UserWarning):
+    """An evaluation of robustness looks unreliable (AutoAttack-style warning)."""
+
+
+# symptom -> what it means when it fires
+SYMPTOMS = {
+    "one_step_beats_iterative":
+        "FGSM (one step) finds more adversarial rows than the iterative attack",
+    "black_box_beats_white_box":
+        "SquareAttack (scores only) finds more than the gradient attack",
+    "unbounded_attack_fails":
+        "the iterative attack with a huge budget does not reach (almost) 0% accuracy",
+    "accuracy_does_not_fall_with_eps":
+        "robust accuracy rises, or stays flat, as the budget grows",
+    "random_search_beats_gradient":
+        "random points in the ball find adversarial rows the gradient attack missed",
+    "zero_gradients":
+        "the loss gradient with respect to the input is exactly zero for many rows",
+}
+
+_EPS_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+@partial(jax.jit, static_argnums=0)
+def _input_grad(fn, params, X, y):
+    return jax.grad(lambda v: jnp.sum(cross_entropy(fn(params, v), y)))(X)
+
+
+def _correct_under(estimator, X, y, attack):
+    """Per row: still correctly classified after ``attack`` (aimed at ``estimator``)?"""
+    atk = clone(attack).set_params(estimator=estimator)
+    X_adv = atk.fit_transform(X, y)
+    return np.asarray(estimator.predict(X_adv)) == y
+
+
+def _random_search(estimator, X, y, todo, eps, norm, scale, constraints, arrays,
+                   n_random, rng):
+    """Rows of ``todo`` where one of ``n_random`` random points of the ball is adversarial.
+
+    The points are vertices of the ball (L-inf: every feature at +-eps; L1:
+    one feature at +-eps), where a locally linear model takes its extreme
+    values, or uniform on the L2 sphere; all repaired to the constraints.
+    """
+    found = np.zeros(len(y), dtype=bool)
+    idx = np.flatnonzero(todo)
+    if len(idx) == 0:
+        return found
+    Xr = np.repeat(X[idx], n_random, axis=0)
+    if norm == "inf":
+        delta = rng.choice([-1.0, 1.0], size=Xr.shape)
+    elif norm == 2:
+        delta = rng.standard_normal(Xr.shape)
+        delta /= np.maximum(np.linalg.norm(delta, axis=1, keepdims=True), 1e-12)
+    else:
+        delta = np.zeros(Xr.shape)
+        delta[np.arange(len(Xr)), rng.randint(0, X.shape[1], len(Xr))] = rng.choice(
+            [-1.0, 1.0], size=len(Xr))
+    candidates = constraints.repair(Xr + eps * delta * scale, Xr, eps=eps, norm=norm,
+                                    scale=scale, arrays=arrays)
+    wrong = np.asarray(estimator.predict(candidates)) != np.repeat(y[idx], n_random)
+    found[idx] = wrong.reshape(len(idx), n_random).any(axis=1)
+    return found
+
+
+def check_gradient_masking(estimator, X, y, eps, *, norm="inf", attack=None,
+                           constraints=None, feature_scale=None, unbounded_eps=None,
+                           n_random=100, max_queries=1000, tol=0.02, random_state=None):
+    """Run the known symptoms of gradient masking and report which fire.
+
+    A gradient-based robust accuracy is only as good as the gradients. When a
+    model masks them (non-differentiable or randomised transforms, saturated
+    softmax, noisy gradients), gradient attacks fail and the model looks
+    robust when it is not (Athalye et al. 2018; Carlini et al. 2019). Each
+    symptom below compares the white-box attack with something that should
+    never beat it; when one fires, the white-box number is an overestimate
+    and an adaptive evaluation (:class:`~skadv.attacks.BPDA`,
+    :class:`~skadv.attacks.EOT`, the margin loss ``loss="cw"``, black-box
+    attacks) is needed.
+
+    - ``one_step_beats_iterative``: FGSM's robust accuracy is more than
+      ``tol`` below the iterative attack's.
+    - ``black_box_beats_white_box``: :class:`~skadv.attacks.SquareAttack`,
+      which only reads scores, does more than ``tol`` better.
+    - ``unbounded_attack_fails``: with budget ``unbounded_eps`` the iterative
+      attack (with the margin loss ``"cw"``, which does not saturate far from
+      the data) leaves more than ``tol`` accuracy; a working attack with an
+      unbounded budget reaches 0%, unless ``constraints`` bound the features.
+    - ``accuracy_does_not_fall_with_eps``: over budgets ``eps`` times 0.25,
+      0.5, 1, 2 and 4, robust accuracy rises by more than ``tol``
+      somewhere, or falls by less than ``tol`` overall while still above
+      ``tol`` (a budget far too small for this model also gives a flat curve:
+      then choose a larger ``eps``).
+    - ``random_search_beats_gradient``: ``n_random`` random points of the
+      ball (vertices for L-inf) find adversarial rows the iterative attack
+      missed, for more than a fraction ``tol`` of the rows.
+    - ``zero_gradients``: more than a fraction ``tol`` of the rows have an
+      exactly zero cross-entropy gradient with respect to the input.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        Anything :func:`skadv.as_differentiable` accepts (defenses included).
+    X : array-like of shape (n_samples, n_features)
+        Rows to evaluate on (a few hundred are enough).
+    y : array-like of shape (n_samples,)
+        True labels.
+    eps : float
+        The budget of the evaluation, in ``norm``.
+    norm : {"inf", 2, 1}, default="inf"
+    attack : white-box attack, default=None
+        The iterative attack under scrutiny; cloned, with ``eps`` set per
+        budget. ``None`` means ``AutoPGDAttack(steps=100)`` with the
+        cross-entropy loss.
+    constraints : FeatureConstraints, default=None
+        Feature constraints for the attacks that ``check_gradient_masking``
+        builds itself (and for the random search).
+    feature_scale : {"std"} or array-like of shape (n_features,), default=None
+        Makes ``eps`` relative per feature, as for the attacks.
+    unbounded_eps : float, default=None
+        Budget of the "unbounded" attack; ``100 * eps`` when None.
+    n_random : int, default=100
+        Random points per row for the random search.
+    max_queries : int, default=1000
+        Query budget of :class:`~skadv.attacks.SquareAttack`.
+    tol : float, default=0.02
+        Slack, as a fraction of the rows, before a symptom fires.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every attack and the random search.
+
+    Returns
+    -------
+    table : pandas.DataFrame or dict
+        One row per symptom (index) with columns ``fired`` (bool, or None when
+        it does not apply), ``value`` and ``reference`` (the two numbers
+        compared, usually robust accuracies) and ``detail``. A dict of dicts
+        with the same content when pandas is not installed.
+
+    Warns
+    -----
+    EvaluationWarning
+        When a symptom fires; when predictions change between two calls on
+        the same rows (randomised model: use EOT); when the differentiable
+        view returns probabilities instead of logits.
+
+    See Also
+    --------
+    skadv.attacks.BPDA, skadv.attacks.EOT : adaptive attacks.
+
+    References
+    ----------
+    .. [1] A. Athalye, N. Carlini, D. Wagner. "Obfuscated Gradients Give a
+       False Sense of Security: Circumventing Defenses to Adversarial
+       Examples", ICML 2018.
+    .. [2] N. Carlini, A. Athalye, N. Papernot, W. Brendel, J. Rauber,
+       D. Tsipras, I. Goodfellow, A. Madry, A. Kurakin. "On Evaluating
+       Adversarial Robustness", arXiv:1902.06705, 2019.
+    .. [3] F. Croce, M. Hein. "Reliable evaluation of adversarial robustness
+       with an ensemble of diverse parameter-free attacks", ICML 2020.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skadv.defenses import GradientMaskingClassifier
+    >>> from skadv.evaluation import check_gradient_masking
+    >>> from skadv.models import MLPClassifier
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> clf = GradientMaskingClassifier(
+    ...     MLPClassifier(hidden_layer_sizes=(32,), max_iter=50, random_state=0),
+    ...     quantization_step=0.25).fit(X, y)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     table = check_gradient_masking(clf, X[:200], y[:200], eps=0.5, random_state=0)
+    >>> bool(table.loc["zero_gradients", "fired"])
+    True
+    """
+    from .attacks import AutoPGDAttack, FGSMAttack, SquareAttack
+
+    check_is_fitted(estimator)
+    diff = as_differentiable(estimator)  # TypeError naming the black-box attacks
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    norm = canonical_norm(norm)
+    rng = check_random_state(random_state)
+    seed = int(rng.randint(0, 2**31 - 1))
+    common = dict(norm=norm, constraints=constraints, feature_scale=feature_scale,
+                  random_state=seed)
+    if attack is None:
+        attack = AutoPGDAttack(eps=eps, steps=100, **common)
+    unbounded_eps = 100.0 * eps if unbounded_eps is None else unbounded_eps
+
+    def attacked(atk, budget):
+        return _correct_under(estimator, X, y, clone(atk).set_params(eps=budget))
+
+    rows = {}
+    correct = {f: attacked(attack, f * eps) for f in _EPS_FACTORS}
+    acc = {f: float(c.mean()) for f, c in correct.items()}
+    white = acc[1.0]
+
+    fgsm = float(attacked(FGSMAttack(eps=eps, **common), eps).mean())
+    rows["one_step_beats_iterative"] = (fgsm < white - tol, fgsm, white,
+                                        "FGSM accuracy vs iterative accuracy")
+
+    if norm in SquareAttack._supported_norms:
+        square = float(attacked(SquareAttack(eps=eps, max_queries=max_queries, **common),
+                                eps).mean())
+        rows["black_box_beats_white_box"] = (square < white - tol, square, white,
+                                             "SquareAttack accuracy vs white-box accuracy")
+    else:
+        rows["black_box_beats_white_box"] = (None, np.nan, white,
+                                             f"SquareAttack has no norm={norm!r}")
+
+    # Far from the data a cross-entropy saturates (zero gradient in float32)
+    # for rows still classified correctly: the unbounded run uses the margin
+    # loss, which does not, so that only masking can make it fail.
+    margin = attack
+    if "loss" in attack.get_params(deep=False):
+        margin = clone(attack).set_params(loss="cw")
+    unbounded = float(attacked(margin, unbounded_eps).mean())
+    rows["unbounded_attack_fails"] = (unbounded > tol, unbounded, 0.0,
+                                      f"accuracy at eps={unbounded_eps:g} vs 0")
+
+    curve = [acc[f] for f in _EPS_FACTORS]
+    rises = max(b - a for a, b in zip(curve[:-1], curve[1:]))
+    flat = curve[0] - curve[-1] < tol and curve[-1] > tol
+    rows["accuracy_does_not_fall_with_eps"] = (
+        bool(rises > tol or flat), rises, curve[0] - curve[-1],
+        "largest rise vs total fall of accuracy over eps x "
+        + ", ".join(f"{f:g}" for f in _EPS_FACTORS)
+        + ": " + ", ".join(f"{a:.3f}" for a in curve))
+
+    scale, arrays = resolve_budget(constraints, feature_scale, X)
+    found = _random_search(estimator, X, y, correct[1.0], eps, norm, scale,
+                           constraints or FeatureConstraints(), arrays, n_random, rng)
+    missed = float(found.mean())
+    rows["random_search_beats_gradient"] = (
+        missed > tol, missed, 0.0,
+        f"fraction of rows adversarial under {n_random} random points, not under the "
+        "gradient attack")
+
+    y_idx = np.searchsorted(diff.classes_, y).astype(np.int32)
+    grads = map_batches(partial(_input_grad, diff.fn, diff.params),
+                        [X.astype(np.float32), y_idx], 1024)
+    zero = float(np.mean(np.all(grads == 0, axis=1)))
+    rows["zero_gradients"] = (zero > tol, zero, 0.0,
+                              "fraction of rows with an all-zero input gradient")
+
+    _warn_unreliable(estimator, diff, X, rows)
+    table = {name: {"fired": None if fired is None else bool(fired), "value": value,
+                    "reference": ref, "detail": f"{SYMPTOMS[name]}; {detail}"}
+             for name, (fired, value, ref, detail) in rows.items()}
+    try:
+        import pandas as pd
+    except ImportError:  # the pandas extra is optional
+        return table
+    return pd.DataFrame.from_dict(table, orient="index")
+
+
+def _warn_unreliable(estimator, diff, X, rows):
+    """AutoAttack-style warnings about the evaluation itself."""
+    first, second = np.asarray(estimator.predict(X)), np.asarray(estimator.predict(X))
+    if not np.array_equal(first, second):
+        warnings.warn(
+            "The model's predictions change between two calls on the same rows: it is "
+            "randomised. Gradient attacks without EOT (skadv.attacks.EOT) overestimate "
+            "its robustness.", EvaluationWarning, stacklevel=3)
+    z = np.asarray(diff.logits(X[: min(len(X), 256)]))
+    if np.all((z >= 0) & (z <= 1)) and np.allclose(z.sum(axis=1), 1.0, atol=1e-4):
+        warnings.warn(
+            "The differentiable view returns probabilities, not logits: the "
+            "cross-entropy of a softmax of probabilities has weak gradients. Expose "
+            "the logits (or log-probabilities) of the model.", EvaluationWarning,
+            stacklevel=3)
+    fired = [name for name, row in rows.items() if row[0]]
+    if fired:
+        warnings.warn(
+            "Symptoms of gradient masking: " + ", ".join(fired) + ". The white-box "
+            "robust accuracy is likely an overestimate; evaluate with adaptive attacks "
+            "(skadv.attacks.BPDA, EOT, loss='cw') and black-box attacks.",
+            EvaluationWarning, stacklevel=3)
