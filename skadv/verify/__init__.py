@@ -10,15 +10,21 @@ scaler and binary ``[0, f]`` logits in).
   and L2 balls, optional specification matrix (:func:`margin_matrix`).
 - :func:`min_margin`, :func:`verify`, :func:`min_adversarial_linf` — exact
   answers by MILP (Tjeng et al. 2019) for small networks.
+- :func:`certified_radius` — the largest radius the best of those bounds
+  certifies, per row, by bisection.
+- :mod:`skadv.verify.smoothing` — randomized smoothing (Cohen et al. 2019):
+  Clopper–Pearson bounds, L2 radii and compiled Monte Carlo sampling.
 """
 
 from ._network import as_layers, forward, margin_matrix
 from .crown import crown_bounds
 from .interval import interval_bounds
 from .milp import min_adversarial_linf, min_margin, verify
+from .radius import certified_radius
 
 __all__ = [
     "as_layers",
+    "certified_radius",
     "crown_bounds",
     "forward",
     "interval_bounds",
