@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, make_classification
+from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 try:  # plots render without a display server
@@ -27,3 +28,42 @@ def blobs3():
                                n_redundant=0, n_classes=3, n_clusters_per_class=1,
                                class_sep=1.5, random_state=0)
     return StandardScaler().fit_transform(X).astype(np.float32), y
+
+
+def _split_standardised(X, y):
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+    scaler = StandardScaler().fit(Xtr)
+    return (scaler.transform(Xtr).astype(np.float32),
+            scaler.transform(Xte).astype(np.float32), ytr, yte)
+
+
+@pytest.fixture(scope="session")
+def split_standardised():
+    """``(X, y) -> (X_train, X_test, y_train, y_test)``: 70/30, stratified, seeded,
+    standardised on the training part (the defense tests' held-out evaluation)."""
+    return _split_standardised
+
+
+@pytest.fixture(scope="session")
+def breast_cancer_split(breast_cancer):
+    """breast_cancer as ``split_standardised`` splits it (398 / 171 rows)."""
+    return _split_standardised(*breast_cancer)
+
+
+@pytest.fixture(scope="session")
+def defense_mlp():
+    """Factory of the small skadv MLP the defense tests train.
+
+    One network for all of them, so one compiled training epoch and one
+    compiled attack per data shape serve every test file.
+    """
+    from skadv.models import MLPClassifier
+
+    def make(**kw):
+        params = dict(hidden_layer_sizes=(32,), max_iter=60, learning_rate_init=0.01,
+                      random_state=0)
+        params.update(kw)
+        return MLPClassifier(**params)
+
+    return make
+

@@ -1,6 +1,29 @@
 """Attacks: scikit-learn transformers that return adversarial rows."""
 
 from ._base import BaseAttack
-from .white_box import FGSMAttack, PGDAttack
+from .adaptive import BPDA, EOT
+from .black_box import HopSkipJumpAttack, SquareAttack, TransferAttack
+from .trees import ExactTreeAttack, GreedyTreeAttack
+from .white_box import (
+    AutoPGDAttack,
+    CarliniWagnerL2Attack,
+    DeepFoolAttack,
+    FGSMAttack,
+    PGDAttack,
+)
 
-__all__ = ["BaseAttack", "FGSMAttack", "PGDAttack"]
+__all__ = [
+    "AutoPGDAttack",
+    "BPDA",
+    "BaseAttack",
+    "CarliniWagnerL2Attack",
+    "DeepFoolAttack",
+    "EOT",
+    "ExactTreeAttack",
+    "FGSMAttack",
+    "GreedyTreeAttack",
+    "HopSkipJumpAttack",
+    "PGDAttack",
+    "SquareAttack",
+    "TransferAttack",
+]

@@ -205,6 +205,9 @@ def _check_classifier(est):
     """Raise ``TypeError`` unless ``est``'s type has a differentiable form."""
     if _is_linear(est) or isinstance(est, MLPClassifier):
         return
+    if hasattr(est, "__skadv_differentiable__"):
+        # skadv models and defenses at the end of a scaler Pipeline.
+        return
     if isinstance(est, OneVsRestClassifier):
         if not _is_linear(est.estimator):
             raise _unsupported(
@@ -241,6 +244,10 @@ def _linear_params(est):
 
 def _build_classifier(est):
     """``(fn, params)`` for a classifier that passed :func:`_check_classifier`."""
+    hook = getattr(est, "__skadv_differentiable__", None)
+    if hook is not None:
+        diff = hook()
+        return diff.fn, diff.params
     check_is_fitted(est)
     _check_single_label(est)
     n_classes = len(est.classes_)

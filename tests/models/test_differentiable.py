@@ -407,3 +407,16 @@ def test_non_estimator_raises_type_error():
 def test_unfitted_raises_not_fitted_error(est):
     with pytest.raises(NotFittedError):
         as_differentiable(est)
+
+
+def test_pipeline_ending_in_a_skadv_model():
+    # Scaler pipelines around skadv's own models are differentiable too.
+    from skadv.models import MLPClassifier as SkadvMLP
+
+    X, y = make_classification(n_samples=120, n_features=5, random_state=0)
+    pipe = make_pipeline(StandardScaler(), SkadvMLP(hidden_layer_sizes=(8,), max_iter=20,
+                                                    random_state=0)).fit(X, y)
+    diff = as_differentiable(pipe)
+    z = np.asarray(diff.logits(X))
+    np.testing.assert_allclose(z[:, 1] - z[:, 0], pipe.decision_function(X), atol=1e-4)
+    assert isinstance(diff.fn, Chain)
