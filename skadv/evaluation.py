@@ -1,5 +1,12 @@
-"""Evaluating robustness honestly: is a gradient-based robust accuracy believable?"""
+"""Evaluating robustness honestly.
 
+:func:`robustness_report` measures accuracy under an ensemble of attacks and
+their per-row worst case (AutoAttack's rule) next to certified accuracy;
+:func:`check_gradient_masking` asks whether a gradient-based number is
+believable at all.
+"""
+
+import time
 import warnings
 from functools import partial
 
@@ -16,7 +23,22 @@ from .models._differentiable import as_differentiable
 from .utils._jax import map_batches
 from .utils._sklearn_compat import check_is_fitted
 
-__all__ = ["EvaluationWarning", "check_gradient_masking"]
+__all__ = [
+    "EvaluationWarning",
+    "RobustnessReport",
+    "check_gradient_masking",
+    "report_to_markdown",
+    "robustness_report",
+]
+
+
+def _pandas():
+    """pandas when installed (the ``pandas`` extra), else None."""
+    try:
+        import pandas
+    except ImportError:
+        return None
+    return pandas
 
 
 class EvaluationWarning(UserWarning):
@@ -272,11 +294,8 @@ def check_gradient_masking(estimator, X, y, eps, *, norm="inf", attack=None,
     table = {name: {"fired": None if fired is None else bool(fired), "value": value,
                     "reference": ref, "detail": f"{SYMPTOMS[name]}; {detail}"}
              for name, (fired, value, ref, detail) in rows.items()}
-    try:
-        import pandas as pd
-    except ImportError:  # the pandas extra is optional
-        return table
-    return pd.DataFrame.from_dict(table, orient="index")
+    pd = _pandas()
+    return table if pd is None else pd.DataFrame.from_dict(table, orient="index")
 
 
 def _warn_unreliable(estimator, diff, X, rows):
@@ -301,3 +320,314 @@ def _warn_unreliable(estimator, diff, X, rows):
             "robust accuracy is likely an overestimate; evaluate with adaptive attacks "
             "(skadv.attacks.BPDA, EOT, loss='cw') and black-box attacks.",
             EvaluationWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------------------
+# robustness_report: accuracy under an attack ensemble, worst case per row
+REPORT_COLUMNS = ("estimator", "eps", "attack", "accuracy", "median_perturbation",
+                  "mean_queries", "time_s", "n_samples")
+CLEAN, WORST, CERTIFIED = "clean", "worst case", "certified"
+
+
+class RobustnessReport(dict):
+    """:func:`robustness_report`'s result without pandas: column name -> array."""
+
+    def to_markdown(self):
+        """Render as a Markdown table (see :func:`report_to_markdown`)."""
+        return report_to_markdown(self)
+
+
+def _names(items, namer):
+    """``[(name, item)]`` from a dict, a list or a single item; names made unique."""
+    if isinstance(items, dict):
+        return list(items.items())
+    if not isinstance(items, (list, tuple)):
+        items = [items]
+    out, seen = [], {}
+    for item in items:
+        name = namer(item)
+        seen[name] = seen.get(name, 0) + 1
+        out.append((name if seen[name] == 1 else f"{name} ({seen[name]})", item))
+    return out
+
+
+def _attack_name(attack):
+    name = type(attack).__name__
+    inner = getattr(attack, "attack", None)
+    if inner is not None and hasattr(inner, "fit"):
+        return f"{name}({_attack_name(inner)})"
+    return name[: -len("Attack")] if name.endswith("Attack") else name
+
+
+def _estimator_name(estimator):
+    last = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return type(last).__name__
+
+
+def _aim(template, estimator, eps, constraints, feature_scale):
+    """Clone ``template`` at ``estimator`` with this budget (wrappers: their attack's)."""
+    atk = clone(template).set_params(estimator=estimator)
+    params = atk.get_params(deep=True)
+    updates = {}
+    for key, value, only_if_unset in (("eps", eps, False),
+                                      ("constraints", constraints, True),
+                                      ("feature_scale", feature_scale, True)):
+        if value is None:
+            continue
+        for name in (key, f"attack__{key}"):
+            if name in params:
+                if not (only_if_unset and params[name] is not None):
+                    updates[name] = value
+                break
+    return atk.set_params(**updates)
+
+
+def _attack_norm(template):
+    params = template.get_params(deep=True)
+    norm = params.get("norm", params.get("attack__norm", "inf"))
+    return canonical_norm(norm)
+
+
+def _certify(estimator, X):
+    """``(prediction, radius, norm)`` of a certifying estimator, or None.
+
+    A Pipeline whose last step certifies is certified on its transformed
+    input: the radius is in the units that step sees (for a StandardScaler in
+    front, standard deviations of the training data).
+    """
+    if hasattr(estimator, "certify"):
+        pred, radius = estimator.certify(X)
+        return np.asarray(pred), np.asarray(radius, float), estimator.norm_
+    last = estimator.steps[-1][1] if hasattr(estimator, "steps") else None
+    if last is not None and hasattr(last, "certify"):
+        pred, radius = last.certify(estimator[:-1].transform(X))
+        return np.asarray(pred), np.asarray(radius, float), last.norm_
+    return None
+
+
+def _radius_in(radius, from_norm, to_norm, n_features):
+    """A certified radius in ``from_norm`` as a (smaller) one in ``to_norm``.
+
+    The L-inf ball of radius r lies in the L2 ball of radius r*sqrt(d), and
+    the L2 ball of radius r in the L-inf ball of radius r: a certificate
+    for the larger ball holds for the smaller one.
+    """
+    if from_norm == to_norm or radius < 0:
+        return radius
+    if from_norm == 2 and to_norm == "inf":
+        return radius / np.sqrt(n_features)
+    if from_norm == "inf" and to_norm == 2:
+        return radius
+    if from_norm == 2 and to_norm == 1:
+        return radius
+    if from_norm == "inf" and to_norm == 1:
+        return radius
+    return -1.0
+
+
+def _record(estimator, eps, attack, correct, perturbation=None, queries=None, seconds=0.0):
+    n = 0 if correct is None else len(correct)
+    pert = None if perturbation is None or len(perturbation) == 0 else perturbation
+    return {
+        "estimator": estimator, "eps": float(eps), "attack": attack,
+        "accuracy": np.nan if correct is None else float(np.mean(correct)),
+        "median_perturbation": np.nan if pert is None else float(np.median(pert)),
+        "mean_queries": np.nan if queries is None else float(np.mean(queries)),
+        "time_s": float(seconds), "n_samples": n,
+    }
+
+
+def _progress(total, enabled, desc):
+    if enabled:
+        try:
+            from tqdm.auto import tqdm
+
+            return tqdm(total=total, desc=desc)
+        except ImportError:  # the progress extra is optional
+            pass
+
+    class _Silent:
+        def update(self, n=1):
+            pass
+
+        def close(self):
+            pass
+
+    return _Silent()
+
+
+def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
+                      feature_scale=None, certify=True, verbose=False,
+                      return_predictions=False):
+    """Accuracy under each attack, and under their worst case, per budget.
+
+    For every estimator and every budget ``eps``: the clean accuracy, the
+    accuracy under each attack, and the accuracy under the *worst case over
+    all attacks* -- a row counts as robust only if it is classified correctly
+    and every attack failed on it (AutoAttack's rule: a weak attack cannot
+    hide a strong one's success, so this column is never above any attack's).
+    Estimators that certify (``certify(X) -> (prediction, radius)``, also as
+    the last step of a Pipeline) add their certified accuracy at radius
+    ``eps``: a lower bound, where the attacks give upper bounds.
+
+    Parameters
+    ----------
+    estimators : fitted classifier, list or dict of name -> fitted classifier
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        Rows to attack (held-out data).
+    y : array-like of shape (n_samples,)
+        True labels.
+    attacks : attack, list or dict of name -> attack
+        Templates (skadv attacks or BPDA/EOT wrappers); each is cloned and
+        aimed at each estimator with each budget. They must share one norm.
+    eps : float or array-like of float
+        Budgets, in the attacks' norm and units (see ``feature_scale``).
+    constraints : FeatureConstraints, default=None
+        Given to every attack that has none.
+    feature_scale : {"std"} or array-like of shape (n_features,), default=None
+        Given to every attack that has none; makes ``eps`` relative per feature.
+    certify : bool, default=True
+        Add certified accuracy for estimators that certify. A radius in
+        another norm is converted to the attacks' norm soundly (an L2
+        radius r certifies the L-inf ball of radius r / sqrt(n_features)).
+    verbose : bool, default=False
+        Progress bar over the attack runs.
+    return_predictions : bool, default=False
+        Also return ``{(estimator, eps, attack): predictions on its adversarial rows}``.
+
+    Returns
+    -------
+    report : pandas.DataFrame or RobustnessReport
+        One row per (estimator, eps, attack), ``attack`` being an attack's name,
+        ``"clean"``, ``"worst case"`` or ``"certified"``; columns
+        ``estimator``, ``eps``, ``attack``, ``accuracy``,
+        ``median_perturbation`` (of the rows the attack turned), ``mean_queries``
+        (black-box attacks), ``time_s``, ``n_samples``. A DataFrame when pandas
+        is installed, else a dict of arrays. :func:`report_to_markdown`
+        renders it.
+    predictions : dict
+        Only with ``return_predictions``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skadv.attacks import FGSMAttack, PGDAttack
+    >>> from skadv.evaluation import report_to_markdown, robustness_report
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    >>> report = robustness_report({"LR": clf}, X, y, eps=[0.1, 0.3],
+    ...                            attacks=[FGSMAttack(), PGDAttack(random_state=0)],
+    ...                            feature_scale="std")
+    >>> table = report.pivot(index="eps", columns="attack", values="accuracy")
+    >>> bool((table["worst case"] <= table[["FGSM", "PGD"]].min(axis=1)).all())
+    True
+    """
+    ests = _names(estimators, _estimator_name)
+    atks = _names(attacks, _attack_name)
+    if not ests or not atks:
+        raise ValueError("robustness_report needs at least one estimator and one attack.")
+    try:
+        eps_grid = np.atleast_1d(np.asarray(eps, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"eps must be numbers. Got {eps!r} instead.") from None
+    if eps_grid.ndim != 1 or eps_grid.size == 0 or not np.all(np.isfinite(eps_grid)) \
+            or np.any(eps_grid < 0):
+        raise ValueError(
+            f"eps must be one or more finite, non-negative numbers. Got {eps!r} instead.")
+    norms = {_attack_norm(a) for _, a in atks}
+    if len(norms) > 1:
+        raise ValueError(
+            f"The attacks of one report must share a norm (eps means one thing); got "
+            f"norms {sorted(map(str, norms))}. Make one report per norm.")
+    norm = norms.pop()
+    y = np.asarray(y)
+    n_features = np.shape(X)[1]
+    records, predictions = [], {}
+    bar = _progress(len(ests) * len(eps_grid) * len(atks), verbose, "robustness report")
+    for est_name, est in ests:
+        clean_ok = np.asarray(est.predict(X)) == y
+        cert = _certify(est, X) if certify else None
+        for e in eps_grid:
+            records.append(_record(est_name, e, CLEAN, clean_ok))
+            worst = clean_ok.copy()
+            for atk_name, template in atks:
+                atk = _aim(template, est, float(e), constraints, feature_scale)
+                start = time.perf_counter()
+                try:
+                    X_adv = atk.fit_transform(X, y)
+                except TypeError as exc:
+                    # A white-box attack on a model without gradients: not applicable.
+                    warnings.warn(f"{atk_name} does not apply to {est_name}: {exc}",
+                                  EvaluationWarning, stacklevel=2)
+                    records.append(_record(est_name, e, atk_name, None))
+                    bar.update()
+                    continue
+                seconds = time.perf_counter() - start
+                pred = np.asarray(est.predict(X_adv))
+                ok = pred == y
+                worst &= ok
+                turned = clean_ok & ~ok
+                records.append(_record(
+                    est_name, e, atk_name, ok, np.asarray(atk.perturbation_)[turned],
+                    getattr(atk, "n_queries_", None), seconds))
+                predictions[(est_name, float(e), atk_name)] = pred
+                bar.update()
+            records.append(_record(est_name, e, WORST, worst))
+            if cert is not None:
+                pred, radius, cert_norm = cert
+                r = np.array([_radius_in(v, cert_norm, norm, n_features) for v in radius])
+                records.append(_record(est_name, e, CERTIFIED,
+                                       (pred == y) & (r >= 0) & (r >= e)))
+    bar.close()
+    pd = _pandas()
+    if pd is None:
+        report = RobustnessReport(
+            {c: np.asarray([r[c] for r in records]) for c in REPORT_COLUMNS})
+    else:
+        report = pd.DataFrame.from_records(records, columns=list(REPORT_COLUMNS))
+    return (report, predictions) if return_predictions else report
+
+
+def _columns(report):
+    if hasattr(report, "to_dict") and hasattr(report, "columns"):
+        return {c: np.asarray(report[c]) for c in report.columns}
+    return {c: np.asarray(v) for c, v in report.items()}
+
+
+def report_to_markdown(report, *, value="accuracy", digits=3):
+    """Render a :func:`robustness_report` as a Markdown table.
+
+    One line per (estimator, eps); one column per attack, in the order
+    clean, the attacks, worst case, certified.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame or RobustnessReport
+    value : str, default="accuracy"
+        Which column to show (e.g. ``"median_perturbation"``).
+    digits : int, default=3
+
+    Returns
+    -------
+    markdown : str
+    """
+    cols = _columns(report)
+    attacks = list(dict.fromkeys(cols["attack"].tolist()))
+    order = [a for a in (CLEAN,) if a in attacks] + [
+        a for a in attacks if a not in (CLEAN, WORST, CERTIFIED)] + [
+        a for a in (WORST, CERTIFIED) if a in attacks]
+    keys = list(dict.fromkeys(zip(cols["estimator"].tolist(), cols["eps"].tolist())))
+    cell = {(e, p, a): v for e, p, a, v in zip(cols["estimator"], cols["eps"],
+                                              cols["attack"], cols[value])}
+    lines = ["| estimator | eps | " + " | ".join(order) + " |",
+             "|---|---:|" + "---:|" * len(order)]
+    for est, e in keys:
+        vals = []
+        for a in order:
+            v = cell.get((est, e, a))
+            vals.append("–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}")
+        lines.append(f"| {est} | {e:g} | " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"

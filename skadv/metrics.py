@@ -120,9 +120,28 @@ def certified_accuracy(estimator, X, y, radius=0.0):
         raise ValueError(
             f"`radius` must be finite and non-negative. Got {radius!r} instead.")
     prediction, certified = estimator.certify(X)
-    correct = (np.asarray(prediction) == np.asarray(y)) & (certified >= 0)
-    acc = np.mean(correct[:, None] & (certified[:, None] >= r.ravel()[None, :]), axis=0)
+    acc = certified_curve(y, prediction, certified, r.ravel())
     return float(acc[0]) if r.ndim == 0 else acc.reshape(r.shape)
+
+
+def certified_curve(y_true, prediction, radius, radii):
+    """Fraction of rows certified correct at each radius of ``radii``.
+
+    Parameters
+    ----------
+    y_true, prediction : array-like of shape (n_samples,)
+    radius : array-like of shape (n_samples,)
+        Certified radius per row, negative where the classifier abstains.
+    radii : array-like of shape (n_radii,)
+
+    Returns
+    -------
+    accuracy : ndarray of shape (n_radii,)
+    """
+    radius = np.asarray(radius, dtype=np.float64)
+    correct = (np.asarray(prediction) == np.asarray(y_true)) & (radius >= 0)
+    radii = np.atleast_1d(np.asarray(radii, dtype=np.float64))
+    return np.mean(correct[:, None] & (radius[:, None] >= radii[None, :]), axis=0)
 
 
 class _RobustScorer(_Scorer):

@@ -1,0 +1,79 @@
+"""The study command end to end: table, JSON, report, plots, errors."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skadv import __version__
+from skadv.cli import main, run_study
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(scope="module")
+def quick_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    report = run_study("breast_cancer", quick=True, out=str(out),
+                       defenses=["undefended", "masking", "ibp"], eps=[0.1, 0.3])
+    return out, report
+
+
+def test_json_numbers_equal_the_report(quick_study):
+    out, report = quick_study
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["eps"] == [0.1, 0.3] and payload["skadv_version"] == __version__
+    records = payload["records"]
+    assert len(records) == len(report)
+    for rec, (_, row) in zip(records, report.iterrows()):
+        assert (rec["estimator"], rec["eps"], rec["attack"]) == (
+            row.estimator, row.eps, row.attack)
+        for col in ("accuracy", "median_perturbation", "mean_queries"):
+            if isinstance(row[col], float) and math.isnan(row[col]):
+                assert rec[col] is None
+            else:
+                assert rec[col] == pytest.approx(row[col], abs=0)
+
+
+def test_worst_case_below_every_attack_and_outputs_written(quick_study):
+    out, report = quick_study
+    for _, group in report.groupby(["estimator", "eps"]):
+        acc = dict(zip(group.attack, group.accuracy))
+        attacks = [a for a in acc if a not in ("clean", "worst case", "certified")]
+        assert acc["worst case"] <= min(acc[a] for a in attacks)
+        if "certified" in acc:
+            assert acc["certified"] <= acc["worst case"]
+    # The masked model's gradient attack is fooled; the adaptive one is not.
+    masked = report[(report.estimator == "masking") & (report.eps == 0.3)]
+    acc = dict(zip(masked.attack, masked.accuracy))
+    assert acc["bpda"] < acc["pgd"] - 0.05
+    md = (out / "report.md").read_text()
+    assert "| estimator | eps | clean | pgd | square | bpda | worst case | certified |" in md
+    for name in ("worst_case.png", "curves_masking.png", "curves_ibp.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["study", "--dataset", "adult"], "invalid choice: 'adult'"),
+    (["study", "--defenses", "undefended,magic"], "unknown defense ['magic']"),
+    (["study", "--attacks", "pgd,fgm"], "unknown attack ['fgm']"),
+    (["study", "--eps", "0.1,abc"], "--eps must be comma-separated numbers"),
+    (["study", "--eps", "-0.1"], "--eps must be non-negative"),
+])
+def test_bad_arguments_exit_nonzero_with_a_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code != 0
+    assert message in capsys.readouterr().err
+
+
+def test_console_entry_points():
+    out = subprocess.run([sys.executable, "-m", "skadv", "--version"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"skadv {__version__}"
+    out = subprocess.run([sys.executable, "-m", "skadv", "study", "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "--defenses" in out.stdout and "--quick" in out.stdout

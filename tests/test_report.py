@@ -1,0 +1,123 @@
+"""robustness_report and RobustnessCurveDisplay: the numbers and their invariants."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skadv.attacks import FGSMAttack, PGDAttack, SquareAttack
+from skadv.defenses import CertifiedClassifier
+from skadv.evaluation import (
+    EvaluationWarning,
+    RobustnessReport,
+    report_to_markdown,
+    robustness_report,
+)
+from skadv.plotting import RobustnessCurveDisplay
+
+EPS = [0.05, 0.2, 0.4]
+
+
+@pytest.fixture(scope="module")
+def setup(breast_cancer):
+    X, y = breast_cancer
+    X, y = X[::3].astype(np.float64), y[::3]
+    lr = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    cert = CertifiedClassifier(LogisticRegression(), method="linear").fit(X, y)
+    attacks = {"FGSM": FGSMAttack(), "PGD": PGDAttack(steps=10, random_state=0),
+               "Square": SquareAttack(max_queries=100, random_state=0)}
+    report, preds = robustness_report({"LR": lr, "certified LR": cert}, X, y,
+                                      attacks=attacks, eps=EPS, return_predictions=True)
+    return X, y, report, preds
+
+
+def test_worst_case_is_the_per_row_conjunction(setup):
+    X, y, report, preds = setup
+    for (est, e), group in report.groupby(["estimator", "eps"]):
+        acc = dict(zip(group.attack, group.accuracy))
+        attacks = [a for a in acc if a not in ("clean", "worst case", "certified")]
+        assert acc["worst case"] <= min(acc[a] for a in attacks) + 1e-12
+        assert acc["worst case"] <= acc["clean"]
+        rows = np.logical_and.reduce([preds[(est, e, a)] == y for a in attacks])
+        assert acc["worst case"] <= rows.mean() + 1e-12
+
+
+def test_certified_accuracy_is_a_lower_bound_of_the_attacks(setup):
+    _, _, report, _ = setup
+    cert = report[report.estimator == "certified LR"]
+    for e, group in cert.groupby("eps"):
+        acc = dict(zip(group.attack, group.accuracy))
+        assert acc["certified"] <= acc["worst case"] + 1e-12
+        # exact certificates of a linear model: PGD reaches the bound
+        assert acc["certified"] >= acc["PGD"] - 1.0 / group.n_samples.iloc[0] - 1e-12
+    assert "certified" not in set(report[report.estimator == "LR"].attack)
+
+
+def test_markdown_and_display_carry_the_numbers(setup):
+    _, _, report, _ = setup
+    md = report_to_markdown(report)
+    header = md.splitlines()[0]
+    assert header.startswith("| estimator | eps | clean | FGSM | PGD | Square | worst case")
+    row = report[(report.estimator == "LR") & (report.eps == 0.2)]
+    pgd = float(row[row.attack == "PGD"].accuracy.iloc[0])
+    assert f"| LR | 0.2 | " in md and f"{pgd:.3f}" in md
+
+    disp = RobustnessCurveDisplay.from_report(report, estimator="certified LR")
+    labels = [line.get_label() for line in disp.lines_]
+    assert "certified LR / worst case" in labels and "certified LR / certified" in labels
+    for line in disp.lines_:
+        attack = line.get_label().split(" / ")[1]
+        sel = report[(report.estimator == "certified LR") & (report.attack == attack)]
+        np.testing.assert_allclose(line.get_ydata(), sel.accuracy.to_numpy())
+        np.testing.assert_allclose(line.get_xdata(), EPS)
+    assert disp.figure_ is disp.ax_.figure
+    with pytest.raises(ValueError, match="Unknown estimator"):
+        RobustnessCurveDisplay.from_report(report, estimator="SVC")
+
+
+def test_from_estimator_matches_the_report(breast_cancer):
+    X, y = breast_cancer
+    X, y = X[:120], y[:120]
+    clf = LogisticRegression().fit(X, y)
+    disp = RobustnessCurveDisplay.from_estimator(
+        clf, X, y, attacks=[PGDAttack(random_state=0)], eps=[0.1, 0.3])
+    report = robustness_report(clf, X, y, attacks=[PGDAttack(random_state=0)],
+                               eps=[0.1, 0.3])
+    sel = report[report.attack == "PGD"]
+    np.testing.assert_allclose(disp.lines_[0].get_ydata(), sel.accuracy.to_numpy())
+
+
+def test_inapplicable_attack_is_reported_not_crashed(breast_cancer):
+    X, y = breast_cancer
+    forest = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+    with pytest.warns(EvaluationWarning, match="PGD does not apply"):
+        report = robustness_report(forest, X[:40], y[:40], eps=[0.3],
+                                   attacks=[PGDAttack(), SquareAttack(max_queries=50,
+                                                                      random_state=0)])
+    acc = dict(zip(report.attack, report.accuracy))
+    assert np.isnan(acc["PGD"]) and acc["worst case"] <= acc["Square"]
+
+
+def test_without_pandas_returns_arrays(breast_cancer, monkeypatch):
+    X, y = breast_cancer
+    clf = LogisticRegression().fit(X, y)
+    monkeypatch.setattr("skadv.evaluation._pandas", lambda: None)
+    report = robustness_report(clf, X[:50], y[:50], attacks=FGSMAttack(), eps=0.1)
+    assert isinstance(report, RobustnessReport)
+    assert list(report["attack"]) == ["clean", "FGSM", "worst case"]
+    assert "| LogisticRegression | 0.1 |" in report.to_markdown()
+
+
+@pytest.mark.parametrize("eps", [[], [-0.1], ["a"], [np.nan]])
+def test_bad_eps_and_mixed_norms(breast_cancer, eps):
+    X, y = breast_cancer
+    clf = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match="eps must be"):
+        robustness_report(clf, X[:20], y[:20], attacks=FGSMAttack(), eps=eps)
+    with pytest.raises(ValueError, match="share a norm"):
+        robustness_report(clf, X[:20], y[:20], attacks=[FGSMAttack(), FGSMAttack(norm=2)],
+                          eps=0.1)
