@@ -33,6 +33,11 @@ from ._differentiable import Differentiable
 __all__ = ["JaxClassifier"]
 
 _PREDICT_BATCH = 4096
+# XLA's CPU matmul takes another kernel below 128 rows, whose last bits differ:
+# predicting in shapes of at least 128 rows keeps a row's logits independent
+# of how many rows came with it (a point on the boundary is classified the
+# same in a chunk of an n_jobs split as in the whole call).
+_PREDICT_MIN_ROWS = 128
 
 
 # ``fn`` is hashable by value, so this compiles once per network structure and
@@ -42,7 +47,8 @@ _jit_apply = jax.jit(lambda fn, params, X: fn(params, X), static_argnums=0)
 
 def _logits_batched(fn, params, X):
     """Logits of ``fn`` on ``X`` in fixed-shape chunks, as float32 NumPy."""
-    return map_batches(lambda xb: _jit_apply(fn, params, xb), [X], _PREDICT_BATCH)
+    return map_batches(lambda xb: _jit_apply(fn, params, xb), [X], _PREDICT_BATCH,
+                       min_rows=_PREDICT_MIN_ROWS)
 
 
 class JaxClassifier(ClassifierMixin, BaseEstimator):

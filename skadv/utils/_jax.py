@@ -31,18 +31,19 @@ def as_key(random_state):
     return jax.random.PRNGKey(int(rng.randint(0, 2**31 - 1)))
 
 
-def batch_shape(n, batch_size):
+def batch_shape(n, batch_size, min_rows=8):
     """Rows per compiled call for ``n`` rows and a cap of ``batch_size``.
 
-    Small inputs are padded to the next power of two (at least 8), larger ones
-    to ``batch_size``: a handful of shapes, so a handful of compilations.
+    Small inputs are padded to the next power of two (at least ``min_rows``),
+    larger ones to ``batch_size``: a handful of shapes, so a handful of
+    compilations.
     """
     if n >= batch_size:
         return int(batch_size)
-    return int(min(batch_size, max(8, 1 << int(np.ceil(np.log2(max(n, 1)))))))
+    return int(min(batch_size, max(min_rows, 1 << int(np.ceil(np.log2(max(n, 1)))))))
 
 
-def map_batches(fn, arrays, batch_size, *, verbose=False, desc=None):
+def map_batches(fn, arrays, batch_size, *, verbose=False, desc=None, min_rows=8):
     """Apply ``fn`` to row-chunks of ``arrays`` padded to a fixed shape.
 
     Parameters
@@ -59,6 +60,8 @@ def map_batches(fn, arrays, batch_size, *, verbose=False, desc=None):
         one batch.
     desc : str, default=None
         Label of the progress bar.
+    min_rows : int, default=8
+        Smallest padded shape (see :func:`batch_shape`).
 
     Padding repeats the last row, so padded rows are valid inputs.
 
@@ -71,7 +74,7 @@ def map_batches(fn, arrays, batch_size, *, verbose=False, desc=None):
     n = arrays[0].shape[0]
     if n == 0:
         raise ValueError("map_batches needs at least one row.")
-    size = batch_shape(n, batch_size)
+    size = batch_shape(n, batch_size, min_rows)
     outs = []
     starts = range(0, n, size)
     if verbose and len(starts) > 1:
