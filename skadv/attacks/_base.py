@@ -13,6 +13,7 @@ rows, does what makes the result trustworthy:
 3. returns unsuccessful rows unchanged.
 """
 
+import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,6 +24,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from ..constraints import FeatureConstraints, perturbation_norm
 from ._encoding import InputEncoder
 from ..utils._jax import as_key
+from ..utils._parallel import map_row_chunks, row_chunks
 from ..utils._sklearn_compat import (
     HasMethods,
     Interval,
@@ -104,6 +106,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
     }
 
     _supported_norms = ("inf", 2)
@@ -113,6 +116,13 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     # Rows handed to ``_generate``: float32 for compiled gradient attacks;
     # attacks that query a scikit-learn model use float64, its own precision.
     _work_dtype = np.float32
+    # What a transform call records per row: merged in row order when
+    # ``n_jobs`` splits the rows (:meth:`_attack_rows`).
+    _row_attributes = ("success_", "perturbation_")
+    # Global indices of the rows handed to ``_generate`` (None: 0..n-1). A
+    # chunk of a split transform carries its rows' indices, from which the
+    # per-row keys and counters are derived, so the rows match the serial run.
+    _row_index = None
 
     # -- victim -------------------------------------------------------------
     def _check_victim(self):
@@ -243,10 +253,29 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X64 = X.astype(np.float64)
         labels, y_idx = self._targets(X64, y)
         key = as_key(getattr(self, "random_state", None))
-        U = (X64 / self.scale_).astype(self._work_dtype)
-        U_adv = np.asarray(self._generate(U, y_idx, key), dtype=np.float64)
-        X_adv = self._finalize(X64, U_adv * self.scale_, labels, out_dtype)
+        X_adv = self._attack_rows(X64, labels, y_idx, key, out_dtype)
         return self.encoder_.decode(X_adv, index=index)
+
+    def _row_ids(self, n):
+        """Global indices of the ``n`` rows handed to ``_generate``."""
+        return np.arange(n) if self._row_index is None else np.asarray(self._row_index)
+
+    def _attack_rows(self, X, labels, y_idx, key, out_dtype):
+        """Attack and finalise rows ``X`` (float64), split across ``n_jobs``
+        joblib workers in chunks of whole batches (:mod:`skadv.utils._parallel`)
+        and merged in row order, with the per-row attributes."""
+        n_jobs = getattr(self, "n_jobs", None)
+        chunks = row_chunks(len(X), getattr(self, "batch_size", None), n_jobs)
+        if len(chunks) == 1:
+            U = (X / self.scale_).astype(self._work_dtype)
+            U_adv = np.asarray(self._generate(U, y_idx, key), dtype=np.float64)
+            return self._finalize(X, U_adv * self.scale_, labels, out_dtype)
+        parts = map_row_chunks(_attack_chunk, chunks,
+                               [self._row_ids(len(X)), X, labels, y_idx],
+                               self, key, out_dtype, n_jobs=n_jobs)
+        for name in parts[0][1]:
+            setattr(self, name, np.concatenate([p[1][name] for p in parts]))
+        return np.concatenate([p[0] for p in parts])
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then attack ``X`` with the given labels ``y``.
@@ -342,3 +371,21 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags.requires_fit = True
         tags.target_tags.required = False
         return tags
+
+
+def _attack_chunk(start, stop, rows, X, labels, y_idx, attack, key, out_dtype):
+    """One chunk of :meth:`BaseAttack._attack_rows`, in a joblib worker.
+
+    Works on a shallow copy: with a thread backend the attack object is shared.
+    Returns the adversarial rows and the chunk's per-row attributes.
+    """
+    attack = copy.copy(attack)
+    attack.n_jobs = 1
+    attack._row_index = rows
+    if isinstance(getattr(attack, "random_state", None), np.random.RandomState):
+        # Nested attacks (TransferAttack's) draw from it: every chunk starts
+        # from the state the serial run would see.
+        attack.random_state = copy.deepcopy(attack.random_state)
+    X_adv = attack._attack_rows(X, labels, y_idx, key, out_dtype)
+    return X_adv, {name: getattr(attack, name) for name in attack._row_attributes
+                   if hasattr(attack, name)}

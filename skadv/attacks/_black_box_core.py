@@ -43,11 +43,13 @@ def _mix(z):
     return z ^ (z >> np.uint64(31))
 
 
-def row_seeds(key, n):
+def row_seeds(key, n, rows=None):
     """One uint64 seed per row from a PRNG key (a JAX key or uint32 pair).
 
     Rows are numbered globally, so a row's random stream does not depend on
-    how rows are batched. Also accepts per-row keys ``(n, 2)`` or seeds ``(n,)``.
+    how rows are batched (``rows``: the global numbers of the ``n`` rows, for
+    a chunk of a larger call; default ``0..n-1``). Also accepts per-row keys
+    ``(n, 2)`` or seeds ``(n,)``.
     """
     key = np.asarray(key)
     if key.dtype == np.uint64 and key.shape == (n,):
@@ -56,7 +58,8 @@ def row_seeds(key, n):
     if key.ndim == 2:
         return _mix((key[:, 0] << np.uint64(32)) | key[:, 1])
     base = (key[0] << np.uint64(32)) | key[1]
-    return _mix(base + _GOLDEN * (np.arange(n, dtype=np.uint64) + np.uint64(1)))
+    rows = np.arange(n) if rows is None else np.asarray(rows)
+    return _mix(base + _GOLDEN * (rows.astype(np.uint64) + np.uint64(1)))
 
 
 def _sample(seeds, step, shape, kind="uniform"):

@@ -118,6 +118,7 @@ class _AdaptiveAttack(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "attack": [HasMethods(["fit", "transform"])],
         "estimator": [HasMethods(["predict"]), None],
+        "n_jobs": [Integral, None],
     }
 
     def _adaptation(self):
@@ -144,7 +145,10 @@ class _AdaptiveAttack(TransformerMixin, BaseEstimator):
                 f"{type(self).__name__} needs a fitted victim: pass estimator=... "
                 "(or give the wrapped attack one).")
         proxy = _AdaptiveVictim(victim, **self._adaptation())
-        self.attack_ = clone(self.attack).set_params(estimator=proxy).fit(X, y)
+        attack = clone(self.attack).set_params(estimator=proxy)
+        if self.n_jobs is not None:
+            attack.set_params(n_jobs=self.n_jobs)
+        self.attack_ = attack.fit(X, y)
         self.n_features_in_ = self.attack_.n_features_in_
         if hasattr(self.attack_, "feature_names_in_"):
             self.feature_names_in_ = self.attack_.feature_names_in_
@@ -202,6 +206,9 @@ class BPDA(_AdaptiveAttack):
     estimator : fitted classifier, default=None
         The victim; ``None`` uses ``attack.estimator``. :func:`robust_accuracy`
         and :func:`make_robust_scorer` set it.
+    n_jobs : int, default=None
+        Given to the wrapped attack, whose rows it splits across joblib
+        workers (see the attack's ``n_jobs``); ``None`` keeps the attack's own.
 
     Attributes
     ----------
@@ -241,9 +248,10 @@ class BPDA(_AdaptiveAttack):
     True
     """
 
-    def __init__(self, attack, *, estimator=None):
+    def __init__(self, attack, *, estimator=None, n_jobs=None):
         self.attack = attack
         self.estimator = estimator
+        self.n_jobs = n_jobs
 
     def _adaptation(self):
         return {"straight_through": True}
@@ -265,6 +273,9 @@ class EOT(_AdaptiveAttack):
         The victim; ``None`` uses ``attack.estimator``.
     n_samples : int >= 1, default=32
         Draws averaged per gradient; every attack step draws new ones.
+    n_jobs : int, default=None
+        Given to the wrapped attack, whose rows it splits across joblib
+        workers (see the attack's ``n_jobs``); ``None`` keeps the attack's own.
 
     Attributes
     ----------
@@ -308,10 +319,11 @@ class EOT(_AdaptiveAttack):
         "n_samples": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, attack, *, estimator=None, n_samples=32):
+    def __init__(self, attack, *, estimator=None, n_samples=32, n_jobs=None):
         self.attack = attack
         self.estimator = estimator
         self.n_samples = n_samples
+        self.n_jobs = n_jobs
 
     def _adaptation(self):
         return {"n_samples": int(self.n_samples)}

@@ -16,6 +16,7 @@ from sklearn.base import clone
 
 from ..constraints import FeatureConstraints
 from ..utils._jax import map_batches
+from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
 from . import _black_box_core as _bb
 from ._base import BaseAttack
@@ -27,6 +28,7 @@ class _QueryAttack(BaseAttack):
     """Shared plumbing of attacks that query the victim: oracles, batching, counts."""
 
     _work_dtype = np.float64
+    _row_attributes = BaseAttack._row_attributes + ("n_queries_",)
 
     def _class_index(self, labels):
         classes = np.asarray(self.estimator.classes_)
@@ -52,7 +54,7 @@ class _QueryAttack(BaseAttack):
     def _run(self, attack_batch, U, y_idx, key):
         """Run ``attack_batch(U, y_idx, keys, live) -> (U_adv, n_queries)`` over
         fixed-size row batches; padded rows are marked not ``live`` (no queries)."""
-        keys = _bb.row_seeds(key, U.shape[0])
+        keys = _bb.row_seeds(key, U.shape[0], self._row_ids(U.shape[0]))
         ids = np.arange(U.shape[0])
 
         def batch(Ub, yb, kb, ib):
@@ -110,7 +112,8 @@ _SHARED_DOC = """
         Rows attacked together (one model call per step for all of them);
         bounds memory.
     verbose : bool or int, default=False
-        Progress bar over batches."""
+        Progress bar over batches.
+    """ + N_JOBS_DOC
 
 
 class SquareAttack(_QueryAttack):
@@ -197,7 +200,8 @@ class SquareAttack(_QueryAttack):
 
     def __init__(self, estimator=None, *, eps=0.1, norm="inf", max_queries=1000,
                  p_init=0.3, scores="auto", constraints=None, feature_scale=None,
-                 targeted=False, random_state=None, batch_size=1024, verbose=False):
+                 targeted=False, random_state=None, batch_size=1024, verbose=False,
+                 n_jobs=None):
         self.estimator = estimator
         self.eps = eps
         self.norm = norm
@@ -210,6 +214,7 @@ class SquareAttack(_QueryAttack):
         self.random_state = random_state
         self.batch_size = batch_size
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def _score_method(self):
         if self.scores != "auto":
@@ -362,7 +367,8 @@ class HopSkipJumpAttack(_QueryAttack):
     def __init__(self, estimator=None, *, eps=None, norm=2, max_queries=1000,
                  init_evals=20, max_evals=1000, gamma=1.0, init_size=10,
                  n_references=1000, constraints=None, feature_scale=None,
-                 targeted=False, random_state=None, batch_size=1024, verbose=False):
+                 targeted=False, random_state=None, batch_size=1024, verbose=False,
+                 n_jobs=None):
         self.estimator = estimator
         self.eps = eps
         self.norm = norm
@@ -378,6 +384,7 @@ class HopSkipJumpAttack(_QueryAttack):
         self.random_state = random_state
         self.batch_size = batch_size
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def _fit_extra(self, X):
         self._fit_references(X)
@@ -493,10 +500,12 @@ class TransferAttack(BaseAttack):
     }
     _supported_norms = ("inf", 2, 1)
     _work_dtype = np.float64
+    _row_attributes = BaseAttack._row_attributes + ("n_queries_",)
 
     def __init__(self, estimator=None, *, surrogate=None, attack=None, eps=0.1,
                  norm="inf", labels="victim", constraints=None, feature_scale=None,
-                 targeted=False, random_state=None, batch_size=1024, verbose=False):
+                 targeted=False, random_state=None, batch_size=1024, verbose=False,
+                 n_jobs=None):
         self.estimator = estimator
         self.surrogate = surrogate
         self.attack = attack
@@ -509,6 +518,7 @@ class TransferAttack(BaseAttack):
         self.random_state = random_state
         self.batch_size = batch_size
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def fit(self, X, y=None):
         """Validate, then train the surrogate on the victim's labels of ``X``.
@@ -571,8 +581,11 @@ class TransferAttack(BaseAttack):
         known = np.isin(labels, self.surrogate_.classes_)
         X_adv = X.copy()
         if known.any():
-            X_adv[known] = self._inner_attack().fit(X[known]).transform(
-                X[known], labels[known])
+            inner = self._inner_attack().fit(X[known])
+            # Rows keep their global numbers (their random starts): a row's
+            # result depends neither on the other rows nor on n_jobs chunks.
+            inner._row_index = self._row_ids(len(U))[known]
+            X_adv[known] = inner.transform(X[known], labels[known])
         self.n_queries_ = np.zeros(len(U), dtype=np.int64)
         return X_adv / self.scale_
 

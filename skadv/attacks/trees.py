@@ -18,6 +18,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import Interval
 from . import _tree_core as _tc
 from ._base import BaseAttack
@@ -183,6 +184,7 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
     {trees}
     verbose : bool or int, default=False
         Progress bar over rows (one MILP each, per class that could win).
+    {n_jobs}
 
     Attributes
     ----------
@@ -231,9 +233,11 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
     }
     _supported_norms = ("inf", 2, 1)
     _work_dtype = np.float64
+    _row_attributes = BaseAttack._row_attributes + ("minimal_distance_", "exact_")
 
     def __init__(self, estimator=None, *, eps=None, norm="inf", time_limit=None,
-                 constraints=None, feature_scale=None, targeted=False, verbose=False):
+                 constraints=None, feature_scale=None, targeted=False, verbose=False,
+                 n_jobs=None):
         self.estimator = estimator
         self.eps = eps
         self.norm = norm
@@ -242,6 +246,7 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
         self.feature_scale = feature_scale
         self.targeted = targeted
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def _fit_extra(self, X):
         self._fit_trees()
@@ -289,7 +294,7 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
 
 
 ExactTreeAttack.__doc__ = ExactTreeAttack.__doc__.replace("{trees}", _TREE_DOC.strip()).replace(
-    "{estimator}", _TREE_ESTIMATOR.strip())
+    "{estimator}", _TREE_ESTIMATOR.strip()).replace("{n_jobs}", N_JOBS_DOC)
 
 
 class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
@@ -327,6 +332,7 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
         Rows walked together; bounds memory.
     verbose : bool or int, default=False
         Progress bar over batches.
+    {n_jobs}
 
     Attributes
     ----------
@@ -371,7 +377,8 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
 
     def __init__(self, estimator=None, *, eps=None, norm="inf", init_size=20, restarts=3,
                  steps=50, n_references=1000, constraints=None, feature_scale=None,
-                 targeted=False, random_state=None, batch_size=1024, verbose=False):
+                 targeted=False, random_state=None, batch_size=1024, verbose=False,
+                 n_jobs=None):
         self.estimator = estimator
         self.eps = eps
         self.norm = norm
@@ -385,6 +392,7 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
         self.random_state = random_state
         self.batch_size = batch_size
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def _fit_extra(self, X):
         self._fit_trees()
@@ -420,4 +428,4 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
 
 
 GreedyTreeAttack.__doc__ = GreedyTreeAttack.__doc__.replace("{trees}", _TREE_DOC.strip()).replace(
-    "{estimator}", _TREE_ESTIMATOR.strip())
+    "{estimator}", _TREE_ESTIMATOR.strip()).replace("{n_jobs}", N_JOBS_DOC)

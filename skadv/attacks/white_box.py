@@ -10,6 +10,7 @@ import jax
 from ..constraints import FeatureConstraints, project_relaxed
 from ..models._differentiable import as_differentiable
 from ..utils._jax import map_batches
+from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import Interval, StrOptions
 from . import _core
 from ._base import BaseAttack
@@ -37,7 +38,8 @@ _DOC = {
     "batching": """batch_size : int, default=1024
         Rows per compiled call; bounds memory.
     verbose : bool or int, default=False
-        Progress bar (tqdm) over the batches of long runs.""",
+        Progress bar (tqdm) over the batches of long runs.
+    """ + N_JOBS_DOC,
     "attributes": """success_ : ndarray of bool, shape (n_samples,)
         Rows the victim's own ``predict`` misclassifies (or puts in the target
         class), from the last :meth:`transform`.
@@ -130,7 +132,7 @@ class WhiteBoxAttack(BaseAttack):
         def batch(xb, yb, rb):
             return _run(core, fn, params, xb, yb, rb, key, traced, carr, static)
 
-        rows = np.arange(U.shape[0], dtype=np.int32)
+        rows = self._row_ids(U.shape[0]).astype(np.int32)
         U_adv, _ = map_batches(batch, [U, y_idx, rows], self.batch_size,
                                verbose=self.verbose, desc=type(self).__name__)
         return U_adv
@@ -223,7 +225,7 @@ class FGSMAttack(WhiteBoxAttack):
     def __init__(self, estimator=None, *, eps=0.1, norm="inf", loss="ce",
                  random_start=False, step_size=None, constraints=None,
                  feature_scale=None, targeted=False, random_state=None, batch_size=1024,
-                 verbose=False):
+                 verbose=False, n_jobs=None):
         self.estimator = estimator
         self.eps = eps
         self.norm = norm
@@ -236,6 +238,7 @@ class FGSMAttack(WhiteBoxAttack):
         self.random_state = random_state
         self.batch_size = batch_size
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def _fit_extra(self, X):
         self._check_loss(self.loss)
@@ -318,7 +321,7 @@ class PGDAttack(WhiteBoxAttack):
     def __init__(self, estimator=None, *, eps=0.1, norm="inf", steps=10, step_size=None,
                  restarts=1, random_start=True, loss="ce", step_schedule="constant",
                  constraints=None, feature_scale=None, targeted=False, random_state=None,
-                 batch_size=1024, verbose=False):
+                 batch_size=1024, verbose=False, n_jobs=None):
         self.estimator = estimator
         self.eps = eps
         self.norm = norm
@@ -334,6 +337,7 @@ class PGDAttack(WhiteBoxAttack):
         self.random_state = random_state
         self.batch_size = batch_size
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def _fit_extra(self, X):
         self._check_loss(self.loss)
@@ -421,7 +425,7 @@ class AutoPGDAttack(WhiteBoxAttack):
 
     def __init__(self, estimator=None, *, eps=0.1, norm="inf", steps=100, restarts=1,
                  loss="ce", constraints=None, feature_scale=None, targeted=False,
-                 random_state=None, batch_size=1024, verbose=False):
+                 random_state=None, batch_size=1024, verbose=False, n_jobs=None):
         self.estimator = estimator
         self.eps = eps
         self.norm = norm
@@ -434,6 +438,7 @@ class AutoPGDAttack(WhiteBoxAttack):
         self.random_state = random_state
         self.batch_size = batch_size
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def _fit_extra(self, X):
         self._check_loss(self.loss)
@@ -529,7 +534,7 @@ class CarliniWagnerL2Attack(WhiteBoxAttack):
     def __init__(self, estimator=None, *, eps=None, confidence=0.0, learning_rate=0.1,
                  steps=100, binary_search_steps=9, initial_const=0.01, abort_early=True,
                  constraints=None, feature_scale=None, targeted=False, random_state=None,
-                 batch_size=1024, verbose=False):
+                 batch_size=1024, verbose=False, n_jobs=None):
         self.estimator = estimator
         self.eps = eps
         self.confidence = confidence
@@ -544,6 +549,7 @@ class CarliniWagnerL2Attack(WhiteBoxAttack):
         self.random_state = random_state
         self.batch_size = batch_size
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     @property
     def _bisection_steps(self):
@@ -625,7 +631,7 @@ class DeepFoolAttack(WhiteBoxAttack):
 
     def __init__(self, estimator=None, *, eps=None, norm=2, steps=50, overshoot=0.02,
                  constraints=None, feature_scale=None, targeted=False, random_state=None,
-                 batch_size=1024, verbose=False):
+                 batch_size=1024, verbose=False, n_jobs=None):
         self.estimator = estimator
         self.eps = eps
         self.norm = norm
@@ -637,6 +643,7 @@ class DeepFoolAttack(WhiteBoxAttack):
         self.random_state = random_state
         self.batch_size = batch_size
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def _generate(self, U, y_idx, key):
         return self._run_minimal(

@@ -1,1 +1,5 @@
-"""Internal utilities (not public API)."""
+"""Utilities. Internal (not public API), except :func:`dask_cluster`."""
+
+from ._parallel import dask_cluster
+
+__all__ = ["dask_cluster"]
