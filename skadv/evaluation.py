@@ -9,6 +9,7 @@ believable at all.
 import time
 import warnings
 from functools import partial
+from numbers import Integral
 
 import numpy as np
 import jax
@@ -364,9 +365,15 @@ def _estimator_name(estimator):
     return type(last).__name__
 
 
-def _aim(template, estimator, eps, constraints, feature_scale):
-    """Clone ``template`` at ``estimator`` with this budget (wrappers: their attack's)."""
+def _aim(template, estimator, eps, constraints, feature_scale, n_jobs=None):
+    """Clone ``template`` at ``estimator`` with this budget (wrappers: their attack's).
+
+    ``n_jobs`` goes to the outer attack only: it splits the rows, and the
+    attack a wrapper or ``TransferAttack`` runs inside stays serial per chunk.
+    """
     atk = clone(template).set_params(estimator=estimator)
+    if n_jobs is not None and "n_jobs" in atk.get_params(deep=False):
+        atk.set_params(n_jobs=n_jobs)
     params = atk.get_params(deep=True)
     updates = {}
     for key, value, only_if_unset in (("eps", eps, False),
@@ -458,7 +465,7 @@ def _progress(total, enabled, desc):
 
 def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
                       feature_scale=None, certify=True, verbose=False,
-                      return_predictions=False):
+                      return_predictions=False, n_jobs=None):
     """Accuracy under each attack, and under their worst case, per budget.
 
     For every estimator and every budget ``eps``: the clean accuracy, the
@@ -494,6 +501,13 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
         Progress bar over the attack runs.
     return_predictions : bool, default=False
         Also return ``{(estimator, eps, attack): predictions on its adversarial rows}``.
+    n_jobs : int, default=None
+        Given to every attack run: each splits its rows across this many
+        joblib workers (see the attacks' ``n_jobs``); every number but
+        ``time_s`` equals the serial run's for the same ``random_state``.
+        ``None`` keeps each attack's own ``n_jobs``. Inside
+        ``joblib.parallel_config(backend="dask")`` the rows go to a
+        dask.distributed cluster (:func:`skadv.utils.dask_cluster`).
 
     Returns
     -------
@@ -537,6 +551,10 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
             or np.any(eps_grid < 0):
         raise ValueError(
             f"eps must be one or more finite, non-negative numbers. Got {eps!r} instead.")
+    # Checked here, not by validate_params: that decorator would rename the
+    # attacks' own parameter errors raised inside as errors of this function.
+    if n_jobs is not None and not isinstance(n_jobs, Integral):
+        raise ValueError(f"n_jobs must be an int or None. Got {n_jobs!r} instead.")
     norms = {_attack_norm(a) for _, a in atks}
     if len(norms) > 1:
         raise ValueError(
@@ -554,7 +572,7 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
             records.append(_record(est_name, e, CLEAN, clean_ok))
             worst = clean_ok.copy()
             for atk_name, template in atks:
-                atk = _aim(template, est, float(e), constraints, feature_scale)
+                atk = _aim(template, est, float(e), constraints, feature_scale, n_jobs)
                 start = time.perf_counter()
                 try:
                     X_adv = atk.fit_transform(X, y)

@@ -33,8 +33,10 @@ from skadv.attacks import (
     SquareAttack,
     TransferAttack,
 )
+from skadv.attacks import _base
 from skadv.attacks._base import BaseAttack
 from skadv.defenses import AdversarialTrainingClassifier, DistilledClassifier
+from skadv.evaluation import robustness_report
 from skadv.models import LogisticRegression, MLPClassifier
 from skadv.utils import _parallel, dask_cluster
 from skadv.utils._jax import batch_shape, map_batches
@@ -237,6 +239,49 @@ def test_per_row_attributes_are_declared(victims, blobs3):
 def test_bad_n_jobs(victims, blobs3):
     with pytest.raises(ValueError, match="n_jobs"):
         PGDAttack(victims[0], n_jobs=1.5).fit(blobs3[0])
+
+
+def test_robustness_report_split_equals_serial(victims, blobs3, monkeypatch):
+    # Threads: the report only hands n_jobs on, and the attacks' splitting is
+    # proven on processes above; fresh loky workers would compile every attack.
+    X, y = blobs3[0][:N], blobs3[1][:N]
+    mlp, forest = victims
+    # Batches of BATCH rows, so that N rows make several chunks; a white-box
+    # and a black-box attack, and a victim the white-box one cannot attack
+    # (nothing is split, its record is NaN either way).
+    attacks = {"pgd": PGDAttack(steps=5, restarts=2, batch_size=BATCH, random_state=0),
+               "square": SquareAttack(max_queries=30, batch_size=BATCH, random_state=0)}
+
+    def report(**kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the forest has no gradients
+            return robustness_report({"mlp": mlp, "forest": forest}, X, y,
+                                     attacks=attacks, eps=[0.2, 0.5],
+                                     return_predictions=True, **kwargs)
+
+    serial, serial_pred = report()
+    splits = []
+
+    def counted(fn, chunks, *args, **kwargs):
+        splits.append(len(chunks))
+        return _parallel.map_row_chunks(fn, chunks, *args, **kwargs)
+
+    monkeypatch.setattr(_base, "map_row_chunks", counted)
+    with joblib.parallel_config(backend="threading"):
+        split, split_pred = report(n_jobs=2)
+    # Every attack that ran split its rows in two: n_jobs reached each of them.
+    assert splits == [2] * 6
+    assert serial.drop(columns="time_s").equals(split.drop(columns="time_s"))
+    assert serial_pred.keys() == split_pred.keys()
+    for key in serial_pred:
+        np.testing.assert_array_equal(serial_pred[key], split_pred[key], err_msg=str(key))
+    # The attacks do turn rows here: the report is not comparing constants.
+    assert (serial.accuracy[serial.attack == "worst case"] < 1).all()
+
+
+def test_robustness_report_bad_n_jobs(victims, blobs3):
+    with pytest.raises(ValueError, match="n_jobs must be an int or None. Got 1.5"):
+        robustness_report(victims[0], *blobs3, attacks=FGSMAttack(), eps=0.1, n_jobs=1.5)
 
 
 # -- dask.distributed ---------------------------------------------------------------
