@@ -120,6 +120,7 @@ def _attack_factories():
     from .attacks import (
         BPDA,
         EOT,
+        ConstrainedAdaptiveAttack,
         FGSMAttack,
         HopSkipJumpAttack,
         PGDAttack,
@@ -138,14 +139,19 @@ def _attack_factories():
                                                  random_state=s),
         "bpda": lambda q, s, k: BPDA(_apgd("ce", q, s, k)),
         "eot": lambda q, s, k: EOT(_apgd("ce", q, s, k), n_samples=8 if q else 16),
+        "caa": lambda q, s, k: ConstrainedAdaptiveAttack(
+            attacks=[("apgd", _apgd("ce", q, s, k)),
+                     ("square", SquareAttack(max_queries=300 if q else 1000))],
+            random_state=s),
     }
 
 
-ATTACKS = ("fgsm", "pgd", "apgd", "apgd-margin", "square", "hsj", "bpda", "eot")
+ATTACKS = ("fgsm", "pgd", "apgd", "apgd-margin", "square", "hsj", "bpda", "eot", "caa")
 DEFAULT_ATTACKS = ("pgd", "apgd", "apgd-margin", "square", "bpda", "eot")
 ATTACK_KIND = {"fgsm": "white-box", "pgd": "white-box", "apgd": "white-box",
                "apgd-margin": "white-box", "square": "black-box", "hsj": "black-box",
-               "bpda": "adaptive", "eot": "adaptive"}
+               "bpda": "adaptive", "eot": "adaptive",
+               "caa": "constrained adaptive: AutoPGD, then Square on the rows it missed"}
 
 
 # --------------------------------------------------------------------------
@@ -189,6 +195,35 @@ def _write_plots(report, out, names):
     return paths
 
 
+def _unconstrained_check(name, model, X, y, study, scale, eps, seed, quick):
+    """PGD without the study's constraints: how many of its adversarial rows
+    are inputs that could exist (the reason constraint-aware attacks matter)."""
+    from .attacks import PGDAttack
+
+    attack = PGDAttack(model, eps=eps, steps=20 if quick else 50, feature_scale=scale,
+                       random_state=seed).fit(X)
+    X_adv = attack.transform(X, y)
+    turned = attack.success_ & (np.asarray(model.predict(X)) == y)
+    ok, why = study.constraints.is_satisfied(X_adv, X, return_violations=True)
+    n = int(turned.sum())
+    return {"estimator": name, "attack": "pgd", "eps": float(eps), "n_adversarial": n,
+            "valid": float(ok[turned].mean()) if n else None,
+            "broken": {k: float(v[turned].mean()) for k, v in why.items()
+                       if n and v[turned].any()}}
+
+
+def _unconstrained_text(check):
+    if not check["n_adversarial"]:
+        return (f"Without the study's constraints, PGD (eps={check['eps']:g}) turned no "
+                f"row of {check['estimator']}.")
+    broken = ", ".join(f"{k} {v:.0%}" for k, v in
+                       sorted(check["broken"].items(), key=lambda kv: -kv[1]))
+    return (f"Without the study's constraints, PGD (eps={check['eps']:g}) turned "
+            f"{check['n_adversarial']} rows of {check['estimator']}; only "
+            f"{check['valid']:.0%} of them are valid inputs (rows breaking each "
+            f"constraint: {broken or 'none'}).")
+
+
 def _markdown(study_name, study, settings, report, timings, n_train, n_test):
     from .evaluation import report_to_markdown
 
@@ -214,6 +249,12 @@ def _markdown(study_name, study, settings, report, timings, n_train, n_test):
         "## Median perturbation of the rows each attack turned",
         "",
         report_to_markdown(report, value="median_perturbation"),
+        "## Share of the rows each attack turned that were valid before its final repair",
+        "",
+        "Attacks that keep the constraints inside their search stay near 1 (a "
+        "white-box attack relaxes integers, which the repair rounds).",
+        "",
+        report_to_markdown(report, value="valid_before_repair"),
         "## Time",
         "",
         "| defense | fit s | attacks s |",
@@ -221,6 +262,9 @@ def _markdown(study_name, study, settings, report, timings, n_train, n_test):
     ]
     for name, (fit_s, attack_s) in timings.items():
         lines.append(f"| {name} | {fit_s:.1f} | {attack_s:.1f} |")
+    if settings.get("unconstrained") is not None:
+        lines += ["", "## Why the constraints matter", "",
+                  _unconstrained_text(settings["unconstrained"])]
     lines += ["", "![worst case](worst_case.png)", ""]
     return "\n".join(lines)
 
@@ -308,6 +352,15 @@ def run_study(dataset="breast_cancer", *, defenses=None, attacks=None, eps=None,
         report = robustness_report(
             fitted, X_test, y_test, attacks=attack_objs, eps=grid,
             constraints=study.constraints, feature_scale=scale, verbose=progress)
+        # PGD without the constraints on the first defense: how many of its
+        # adversarial rows could exist at all.
+        first = defenses[0]
+        try:
+            settings["unconstrained"] = _unconstrained_check(
+                first, fitted[first], X_test, y_test, study, scale, settings["train_eps"],
+                seed, quick)
+        except TypeError:  # no gradients to follow: nothing to compare
+            settings["unconstrained"] = None
     for name in defenses:
         timings[name][1] = float(report[report.estimator == name].time_s.sum())
 
@@ -315,6 +368,8 @@ def run_study(dataset="breast_cancer", *, defenses=None, attacks=None, eps=None,
           f"L-inf eps in training standard deviations, defenses trained at "
           f"eps={settings['train_eps']:g}", file=stream)
     print(report_to_markdown(report), file=stream)
+    if settings["unconstrained"] is not None:
+        print(_unconstrained_text(settings["unconstrained"]), file=stream)
     if out is not None:
         os.makedirs(out, exist_ok=True)
         records = [{k: _json_safe(v) for k, v in rec.items()}
@@ -323,6 +378,7 @@ def run_study(dataset="breast_cancer", *, defenses=None, attacks=None, eps=None,
                    "eps": grid.tolist(), "train_eps": settings["train_eps"],
                    "defenses": defenses, "attacks": attacks,
                    "n_train": int(len(y_train)), "n_test": int(len(y_test)),
+                   "unconstrained": settings["unconstrained"],
                    "skadv_version": __version__, "records": records}
         with open(os.path.join(out, "results.json"), "w") as fh:
             json.dump(payload, fh, indent=1)

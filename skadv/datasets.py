@@ -12,7 +12,7 @@ from sklearn.utils import Bunch
 
 from .constraints import FeatureConstraints
 
-__all__ = ["STUDIES", "load_study"]
+__all__ = ["LENDING_RELATIONS", "STUDIES", "load_study"]
 
 
 def _bunch(X, y, names, target_names, constraints, eps, descr):
@@ -92,11 +92,81 @@ def _credit(random_state=0):
                   "integers, housing is one-hot, utilisation lies in [0, 1].")
 
 
+LENDING_FEATURES = [
+    "age", "annual_income", "months_employed", "loan_amount", "term_months",
+    "interest_rate", "monthly_payment", "debt", "debt_to_income", "credit_limit",
+    "credit_used", "utilisation", "open_accounts", "total_accounts", "delinquencies",
+    "savings_share", "checking_share", "investment_share",
+]
+
+LENDING_RELATIONS = {
+    # linear: imposed exactly
+    "employed since 18": "months_employed <= 12 * age - 216",
+    "used within limit": "credit_used <= credit_limit",
+    "open within total": "open_accounts <= total_accounts",
+    "loan within 2 incomes": "loan_amount <= 2 * annual_income",
+    "asset shares sum to 1": "savings_share + checking_share + investment_share == 1",
+    # derived: recomputed from their inputs
+    "payment formula":
+        "monthly_payment == loan_amount * (1 + interest_rate * term_months / 12) / term_months",
+    "utilisation formula": "utilisation == credit_used / credit_limit",
+    "debt-to-income formula": "debt_to_income == (debt + 12 * monthly_payment) / annual_income",
+}
+
+
+def _lending(random_state=0):
+    rng = np.random.default_rng(random_state)
+    n = 4000
+    age = rng.integers(21, 71, n).astype(float)
+    income = np.round(np.exp(rng.normal(10.8, 0.45, n)))
+    months = np.floor((12 * age - 216) * rng.uniform(0.05, 0.9, n))
+    term = rng.choice([12.0, 24.0, 36.0, 48.0, 60.0], n)
+    loan = np.round(np.minimum(income * rng.gamma(2.0, 0.2, n), 2 * income))
+    rate = np.round(rng.uniform(0.04, 0.25, n), 4)
+    payment = loan * (1 + rate * term / 12) / term
+    debt = np.round(income * rng.gamma(1.5, 0.15, n))
+    dti = (debt + 12 * payment) / income
+    limit = np.round(rng.uniform(1_000, 40_000, n))
+    used = np.round(limit * rng.beta(2, 3, n))
+    util = used / limit
+    total = rng.integers(1, 30, n).astype(float)
+    open_ = np.floor(total * rng.uniform(0.2, 1.0, n))
+    delinq = rng.poisson(0.4, n).astype(float)
+    shares = rng.dirichlet([2.0, 3.0, 1.0], n)
+    score = (1.8 * dti + 2.0 * util + 0.6 * delinq + 4.0 * rate - 0.01 * months / 12
+             - 0.3 * shares[:, 0] - 0.3 * (income / 1e5) + 0.02 * (open_ - 0.5 * total))
+    logit = 3.0 * (score - np.median(score)) + rng.normal(0, 0.6, n)
+    y = (logit > np.quantile(logit, 0.7)).astype(int)
+    X = np.column_stack([age, income, months, loan, term, rate, payment, debt, dti, limit,
+                         used, util, open_, total, delinq, shares])
+    fc = FeatureConstraints(
+        lower=dict(zip(LENDING_FEATURES, [21, 0, 0, 0, 12, 0, 0, 0, 0, 500, 0, 0, 0, 1,
+                                          0, 0, 0, 0])),
+        upper={"age": 70, "term_months": 60, "utilisation": 1.0, "debt_to_income": 10.0,
+               "savings_share": 1.0, "checking_share": 1.0, "investment_share": 1.0},
+        immutable=["age", "interest_rate", "delinquencies", "term_months"],
+        integer=["age", "annual_income", "months_employed", "loan_amount", "term_months",
+                 "debt", "credit_limit", "credit_used", "open_accounts", "total_accounts",
+                 "delinquencies"],
+        # An applicant can report more income, not less history.
+        increase_only=["annual_income"], decrease_only=[],
+        relations=LENDING_RELATIONS, feature_names=LENDING_FEATURES)
+    return _bunch(X, y, LENDING_FEATURES, np.array(["repaid", "default"]), fc,
+                  [0.05, 0.1, 0.2, 0.3, 0.5],
+                  "Synthetic lending (seeded), 4000 x 18, in the style of Lending Club "
+                  "data: linear relations (open <= total accounts, credit used <= "
+                  "limit, employment since 18, loan <= 2 incomes, asset shares sum to "
+                  "1), derived features (monthly payment, utilisation, debt-to-income "
+                  "recomputed from their inputs), integer counts and amounts, income "
+                  "increase-only, age, interest rate, term and delinquencies immutable.")
+
+
 STUDIES = {
     "breast_cancer": _breast_cancer,
     "wine": _wine,
     "digits": _digits,
     "credit": _credit,
+    "lending": _lending,
 }
 
 
@@ -105,7 +175,7 @@ def load_study(name="breast_cancer", *, as_frame=False):
 
     Parameters
     ----------
-    name : {"breast_cancer", "wine", "digits", "credit"}, default="breast_cancer"
+    name : {"breast_cancer", "wine", "digits", "credit", "lending"}, default="breast_cancer"
         Which study.
     as_frame : bool, default=False
         Return ``data`` as a pandas DataFrame with named columns.

@@ -326,7 +326,7 @@ def _warn_unreliable(estimator, diff, X, rows):
 # ---------------------------------------------------------------------------
 # robustness_report: accuracy under an attack ensemble, worst case per row
 REPORT_COLUMNS = ("estimator", "eps", "attack", "accuracy", "median_perturbation",
-                  "mean_queries", "time_s", "n_samples")
+                  "mean_queries", "valid_before_repair", "time_s", "n_samples")
 CLEAN, WORST, CERTIFIED = "clean", "worst case", "certified"
 
 
@@ -432,14 +432,17 @@ def _radius_in(radius, from_norm, to_norm, n_features):
     return -1.0
 
 
-def _record(estimator, eps, attack, correct, perturbation=None, queries=None, seconds=0.0):
+def _record(estimator, eps, attack, correct, perturbation=None, queries=None, seconds=0.0,
+            valid=None):
     n = 0 if correct is None else len(correct)
     pert = None if perturbation is None or len(perturbation) == 0 else perturbation
+    valid = None if valid is None or len(valid) == 0 else valid
     return {
         "estimator": estimator, "eps": float(eps), "attack": attack,
         "accuracy": np.nan if correct is None else float(np.mean(correct)),
         "median_perturbation": np.nan if pert is None else float(np.median(pert)),
         "mean_queries": np.nan if queries is None else float(np.mean(queries)),
+        "valid_before_repair": np.nan if valid is None else float(np.mean(valid)),
         "time_s": float(seconds), "n_samples": n,
     }
 
@@ -516,7 +519,9 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
         ``"clean"``, ``"worst case"`` or ``"certified"``; columns
         ``estimator``, ``eps``, ``attack``, ``accuracy``,
         ``median_perturbation`` (of the rows the attack turned), ``mean_queries``
-        (black-box attacks), ``time_s``, ``n_samples``. A DataFrame when pandas
+        (black-box attacks), ``valid_before_repair`` (the fraction of the rows
+        the attack turned whose proposal already satisfied every constraint
+        before the final repair), ``time_s``, ``n_samples``. A DataFrame when pandas
         is installed, else a dict of arrays. :func:`report_to_markdown`
         renders it.
     predictions : dict
@@ -588,9 +593,11 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
                 ok = pred == y
                 worst &= ok
                 turned = clean_ok & ~ok
+                valid = getattr(atk, "valid_before_repair_", None)
                 records.append(_record(
                     est_name, e, atk_name, ok, np.asarray(atk.perturbation_)[turned],
-                    getattr(atk, "n_queries_", None), seconds))
+                    getattr(atk, "n_queries_", None), seconds,
+                    None if valid is None else np.asarray(valid)[turned]))
                 predictions[(est_name, float(e), atk_name)] = pred
                 bar.update()
             records.append(_record(est_name, e, WORST, worst))

@@ -5,7 +5,6 @@ import math
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from skadv import __version__
@@ -77,3 +76,20 @@ def test_console_entry_points():
     out = subprocess.run([sys.executable, "-m", "skadv", "study", "--help"],
                          capture_output=True, text=True, check=True)
     assert "--defenses" in out.stdout and "--quick" in out.stdout
+
+
+def test_relational_study_reports_why_constraints_matter(tmp_path):
+    report = run_study("lending", quick=True, out=str(tmp_path), defenses=["undefended"],
+                       attacks=["pgd", "caa"], eps=[0.3], test_size=0.05)
+    payload = json.loads((tmp_path / "results.json").read_text())
+    check = payload["unconstrained"]
+    # PGD without the constraints turns rows, most of which cannot exist.
+    assert check["n_adversarial"] > 0 and check["valid"] < 0.5
+    assert check["broken"]["asset shares sum to 1"] > 0.5
+    valid = dict(zip(report.attack, report.valid_before_repair))
+    # The search stage of the adaptive attack queries valid points only.
+    assert valid["caa"] == 1.0
+    acc = dict(zip(report.attack, report.accuracy))
+    assert acc["worst case"] <= min(acc["pgd"], acc["caa"]) < acc["clean"]
+    md = (tmp_path / "report.md").read_text()
+    assert "## Why the constraints matter" in md and "valid before its final repair" in md

@@ -20,6 +20,7 @@ from skadv.attacks import (
     EOT,
     AutoPGDAttack,
     CarliniWagnerL2Attack,
+    ConstrainedAdaptiveAttack,
     DeepFoolAttack,
     ExactTreeAttack,
     FGSMAttack,
@@ -144,6 +145,8 @@ ESTIMATORS = [
                    random_state=0),
     ExactTreeAttack(_TREE),
     GreedyTreeAttack(_TREE, random_state=0),
+    ConstrainedAdaptiveAttack(_VICTIM, eps=0.1, random_state=0,
+                              attacks=[PGDAttack(steps=2), SquareAttack(max_queries=10)]),
     BPDA(PGDAttack(eps=0.1, steps=2, random_state=0), estimator=_VICTIM),
     EOT(PGDAttack(eps=0.1, steps=2, random_state=0), estimator=_VICTIM, n_samples=2),
     # Defenses around linear models, and the cheapest fused training (FGSM):
@@ -178,6 +181,8 @@ EXPECTED_FAILED = {
             "noisy copies are drawn per row: a repeated row gets two sets of draws "
             "where a row of weight 2 gets one, so the fits differ by sampling noise",
     },
+    # Its stages: PGD and Square, whose eps=0.1 moves no row of the checks' data.
+    "ConstrainedAdaptiveAttack": {"check_dict_unchanged": _ATTACK["check_dict_unchanged"]},
     "BPDA": {"check_dict_unchanged": _ATTACK["check_dict_unchanged"]},
     "EOT": {"check_dict_unchanged": _ATTACK["check_dict_unchanged"]},
     "AdversarialTrainingClassifier": {

@@ -32,3 +32,18 @@ def test_as_frame_and_unknown_name():
     assert list(study.data.columns) == list(study.feature_names)
     with pytest.raises(ValueError, match="Unknown study 'adult'"):
         load_study("adult")
+
+
+def test_lending_study_has_relations_of_both_kinds():
+    study = load_study("lending")
+    X = study.data
+    c = study.constraints.resolve(X.shape[1], study.feature_names)
+    spec = c.relations.spec
+    assert len(spec.row_names) == 5 and spec.row_equality.count(True) == 1
+    assert len(spec.derived) == 3 and c.direction.sum() == 1
+    names = list(study.feature_names)
+    # The derived columns follow their formulas exactly on the clean data.
+    util = X[:, names.index("credit_used")] / X[:, names.index("credit_limit")]
+    np.testing.assert_allclose(X[:, names.index("utilisation")], util)
+    v = study.constraints.violations(X, X)
+    assert not any(m.any() for m in v.values())

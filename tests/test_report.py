@@ -1,6 +1,5 @@
 """robustness_report and RobustnessCurveDisplay: the numbers and their invariants."""
 
-import warnings
 
 import numpy as np
 import pytest
@@ -64,7 +63,7 @@ def test_markdown_and_display_carry_the_numbers(setup):
     assert header.startswith("| estimator | eps | clean | FGSM | PGD | Square | worst case")
     row = report[(report.estimator == "LR") & (report.eps == 0.2)]
     pgd = float(row[row.attack == "PGD"].accuracy.iloc[0])
-    assert f"| LR | 0.2 | " in md and f"{pgd:.3f}" in md
+    assert "| LR | 0.2 | " in md and f"{pgd:.3f}" in md
 
     disp = RobustnessCurveDisplay.from_report(report, estimator="certified LR")
     labels = [line.get_label() for line in disp.lines_]

@@ -3,6 +3,7 @@
 from ._base import BaseAttack
 from .adaptive import BPDA, EOT
 from .black_box import HopSkipJumpAttack, SquareAttack, TransferAttack
+from .constrained import ConstrainedAdaptiveAttack
 from .trees import ExactTreeAttack, GreedyTreeAttack
 from .white_box import (
     AutoPGDAttack,
@@ -17,6 +18,7 @@ __all__ = [
     "BPDA",
     "BaseAttack",
     "CarliniWagnerL2Attack",
+    "ConstrainedAdaptiveAttack",
     "DeepFoolAttack",
     "EOT",
     "ExactTreeAttack",

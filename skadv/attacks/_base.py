@@ -17,11 +17,9 @@ import copy
 from numbers import Integral, Real
 
 import numpy as np
-import jax
-import jax.numpy as jnp
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
-from ..constraints import FeatureConstraints, perturbation_norm
+from ..constraints import FeatureConstraints, budget_mask, perturbation_norm
 from ._encoding import InputEncoder
 from ..utils._jax import as_key
 from ..utils._parallel import map_row_chunks, row_chunks
@@ -118,7 +116,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     _work_dtype = np.float32
     # What a transform call records per row: merged in row order when
     # ``n_jobs`` splits the rows (:meth:`_attack_rows`).
-    _row_attributes = ("success_", "perturbation_")
+    _row_attributes = ("success_", "perturbation_", "valid_before_repair_")
     # Global indices of the rows handed to ``_generate`` (None: 0..n-1). A
     # chunk of a split transform carries its rows' indices, from which the
     # per-row keys and counters are derived, so the rows match the serial run.
@@ -251,6 +249,8 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X = self._validate_rows(X, reset=False)
         out_dtype = X.dtype
         X64 = X.astype(np.float64)
+        if self.constraints is not None:
+            self.constraints.check_clean(X64, arrays=self.constraints_)
         labels, y_idx = self._targets(X64, y)
         key = as_key(getattr(self, "random_state", None))
         X_adv = self._attack_rows(X64, labels, y_idx, key, out_dtype)
@@ -291,12 +291,18 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         constraints = self.constraints or FeatureConstraints()
         bad = ~np.all(np.isfinite(X_adv), axis=1)
         X_adv[bad] = X[bad]
-        Z = constraints.repair(X_adv, X, eps=eps, norm=norm, scale=self.scale_,
-                               arrays=self.constraints_)
+        c = self.constraints_
+        self.valid_before_repair_ = (constraints.is_satisfied(X_adv, X, arrays=c)
+                                     & ~bad)
+        Z = constraints.repair(X_adv, X, eps=eps, norm=norm, scale=self.scale_, arrays=c)
         Z = self._postprocess(X, Z, labels)
         if self._bisection_steps:
             Z = self._bisect_to_boundary(X, Z, labels, out_dtype)
         Z_out = Z.astype(out_dtype)
+        # The guarantee, checked on the values returned: a row that breaks a
+        # constraint (after the cast to the output dtype) is returned clean.
+        invalid = ~constraints.is_satisfied(Z_out.astype(np.float64), X, arrays=c)
+        Z_out[invalid] = X[invalid].astype(out_dtype)
         success = self._is_adversarial(Z_out, labels)
         failed = np.flatnonzero(~success)
         Z_out[failed] = X[failed].astype(out_dtype)
@@ -305,8 +311,8 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             # class) is a success as returned: success_ describes those rows.
             success[failed] = self._is_adversarial(Z_out[failed], labels[failed])
         self.success_ = success
-        self.perturbation_ = perturbation_norm(
-            (Z_out.astype(np.float64) - X) / self.scale_, norm)
+        delta = (Z_out.astype(np.float64) - X) / self.scale_
+        self.perturbation_ = perturbation_norm(delta[:, budget_mask(c)], norm)
         return Z_out
 
     def _postprocess(self, X, Z, labels):
@@ -356,9 +362,16 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         def point(t):
             return (base + t[:, None] * D).astype(out_dtype)
 
+        # Relations need not hold between the discrete base and Z: only valid
+        # points count (Z itself is valid).
+        fc = self.constraints if c.relations is not None else None
+
         for _ in range(self._bisection_steps):
             mid = 0.5 * (lo + hi)
-            adv = self._is_adversarial(point(mid), lab)
+            P = point(mid)
+            adv = self._is_adversarial(P, lab)
+            if fc is not None:
+                adv &= fc.is_satisfied(P.astype(np.float64), X[rows], tol=1e-8, arrays=c)
             hi = np.where(adv, mid, hi)
             lo = np.where(adv, lo, mid)
         moved = hi < 1.0

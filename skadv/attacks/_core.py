@@ -129,9 +129,25 @@ def _l1_project(delta, eps):
     return jnp.where(inside, delta, proj)
 
 
+def _linf_polytope_direction(g):
+    # The gradient itself, as long (in L2) as a sign step.
+    return _l2_direction(g) * jnp.sqrt(jnp.asarray(g.shape[1], g.dtype))
+
+
+def _no_project(delta, eps):
+    return delta
+
+
 NORMS = {
     "inf": NormOps(_linf_start, jnp.sign, lambda d, e: jnp.clip(d, -e, e),
                    lambda d: jnp.max(jnp.abs(d), axis=1)),
+    # L-inf inside linear relations between features: the constraint projection
+    # imposes ball, box and relations in one Euclidean projection, and steps
+    # follow the gradient. (A sign step followed by a projection onto a
+    # polytope has fixed points short of the best vertex; a gradient step has
+    # exactly the optimal points as fixed points.)
+    "inf-polytope": NormOps(_linf_start, _linf_polytope_direction, _no_project,
+                            lambda d: jnp.max(jnp.abs(d), axis=1)),
     2: NormOps(_l2_start, _l2_direction, _l2_project,
                lambda d: jnp.linalg.norm(d, axis=1)),
     1: NormOps(_l1_start, _l1_direction, _l1_project,

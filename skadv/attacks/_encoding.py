@@ -27,6 +27,7 @@ data seen at fit.
 
 import numpy as np
 
+from .. import _expressions as _ex
 from ..constraints import ConstraintArrays
 from ..utils._sklearn_compat import column_transformer_indices
 
@@ -253,7 +254,25 @@ class InputEncoder:
                 mutable[where] = False
         lower = np.where(self.one_hot, 0.0, lower)
         upper = np.where(self.one_hot, 1.0, upper)
-        return ConstraintArrays(lower, upper, mutable, integer, group)
+        direction = None
+        if arrays.direction is not None:
+            direction = np.where(self.one_hot, 0, self.expand(arrays.direction)).astype(np.int8)
+        relations = arrays.relations
+        if relations is not None:
+            used = np.any(np.asarray(relations.G) != 0, axis=0)
+            for t, e in relations.spec.derived:
+                used[t] = True
+                used[list(_ex.columns(e))] = True
+            bad = [self._name(j) for j in sorted(self.categories) if used[j]]
+            if bad:
+                raise ValueError(
+                    f"Relations can only involve numeric columns; {', '.join(bad)} "
+                    f"is categorical (one-hot encoded for the attack).")
+            # Numeric raw column j is the one encoded column with raw_index j.
+            index = np.array([np.flatnonzero(self.raw_index == j)[0]
+                              for j in range(self.n_features)])
+            relations = relations.remap(index, len(self.raw_index))
+        return ConstraintArrays(lower, upper, mutable, integer, group, direction, relations)
 
     def resolve_budget(self, constraints, feature_scale, X, feature_names=None):
         """:func:`skadv.attacks._base.resolve_budget` for encoded rows ``X``.

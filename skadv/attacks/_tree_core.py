@@ -126,16 +126,21 @@ def realize(cells, own, x0, keys, integer):
 
 
 def cell_range(x0, keys, n_keys, integer, lower, upper, mutable):
-    """Cells each row may reach: those with a point inside ``[lower, upper]``."""
+    """Cells each row may reach: those with a point inside ``[lower, upper]``
+    (bounds of shape ``(d,)`` or per row, ``(n, d)``)."""
     own = cells_of(x0, keys, integer)
     d = keys.shape[0]
+    lower = np.broadcast_to(lower, own.shape)
+    upper = np.broadcast_to(upper, own.shape)
     # Right of key k is reachable when its first point is <= upper; left of it
     # (cell k) when key k >= lower.
     first = np.where(integer[:, None], keys + 1.0, _f32_after(np.where(np.isfinite(keys), keys, 0)))
-    hi = np.array([np.sum((first[j, : n_keys[j]] <= upper[j])) for j in range(d)])
-    lo = np.array([np.sum(keys[j, : n_keys[j]] < lower[j]) for j in range(d)])
-    cmin = np.minimum(np.broadcast_to(lo, own.shape), own)
-    cmax = np.maximum(np.broadcast_to(hi, own.shape), own)
+    hi = np.stack([np.sum(first[j, : n_keys[j]][None] <= upper[:, j, None], axis=1)
+                   for j in range(d)], axis=1)
+    lo = np.stack([np.sum(keys[j, : n_keys[j]][None] < lower[:, j, None], axis=1)
+                   for j in range(d)], axis=1)
+    cmin = np.minimum(lo, own)
+    cmax = np.maximum(hi, own)
     cmin = np.where(mutable, cmin, own)
     cmax = np.where(mutable, cmax, own)
     return own, cmin, cmax

@@ -169,7 +169,7 @@ class _AdaptiveAttack(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "attack_")
         X_adv = self.attack_.transform(X, y)
-        for name in ("success_", "perturbation_", "n_queries_"):
+        for name in ("success_", "perturbation_", "n_queries_", "valid_before_repair_"):
             if hasattr(self.attack_, name):
                 setattr(self, name, getattr(self.attack_, name))
         return X_adv
@@ -214,7 +214,7 @@ class BPDA(_AdaptiveAttack):
     ----------
     attack_ : attack
         The fitted clone of ``attack`` aimed at the adapted victim.
-    success_, perturbation_ : ndarray of shape (n_samples,)
+    success_, perturbation_, valid_before_repair_ : ndarray of shape (n_samples,)
         From the last :meth:`transform`, as for the wrapped attack.
     n_features_in_ : int
 
@@ -281,7 +281,7 @@ class EOT(_AdaptiveAttack):
     ----------
     attack_ : attack
         The fitted clone of ``attack`` aimed at the adapted victim.
-    success_, perturbation_ : ndarray of shape (n_samples,)
+    success_, perturbation_, valid_before_repair_ : ndarray of shape (n_samples,)
         From the last :meth:`transform`.
     n_features_in_ : int
 

@@ -151,6 +151,9 @@ class SquareAttack(_QueryAttack):
         class), from the last :meth:`transform`.
     perturbation_ : ndarray of shape (n_samples,)
         Norm of each returned perturbation (zero for unsuccessful rows).
+    valid_before_repair_ : ndarray of bool, shape (n_samples,)
+        Rows whose proposal satisfied every constraint before the final
+        repair (how often the search itself stays valid).
     n_queries_ : ndarray of int, shape (n_samples,)
         Victim queries spent on each row by the last :meth:`transform`
         (at most ``max_queries``).
@@ -318,6 +321,8 @@ class HopSkipJumpAttack(_QueryAttack):
     success_ : ndarray of bool, shape (n_samples,)
     perturbation_ : ndarray of shape (n_samples,)
         Norm of each returned perturbation (zero for unsuccessful rows).
+    valid_before_repair_ : ndarray of bool, shape (n_samples,)
+        As in :class:`SquareAttack`.
     n_queries_ : ndarray of int, shape (n_samples,)
         Victim queries spent on each row by the last :meth:`transform`.
     n_fit_queries_ : int
@@ -465,6 +470,8 @@ class TransferAttack(BaseAttack):
     success_ : ndarray of bool, shape (n_samples,)
         Rows whose transferred perturbation fools the victim.
     perturbation_ : ndarray of shape (n_samples,)
+    valid_before_repair_ : ndarray of bool, shape (n_samples,)
+        As in :class:`SquareAttack`.
     n_queries_ : ndarray of int, shape (n_samples,)
         Victim queries per row made by the search: zero, the surrogate is
         attacked instead (the base class's final check is one query per row).

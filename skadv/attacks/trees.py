@@ -18,6 +18,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ..constraints import _row_bounds
 from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import Interval
 from . import _tree_core as _tc
@@ -134,9 +135,13 @@ class _TreeAttackMixin:
             self.ensemble_, self.n_features_in_, self._integer, extra_zero=hot)
         self._groups = tuple(np.flatnonzero(group == g) for g in np.unique(group[hot]))
 
-    def _bounds(self):
+    def _bounds(self, X):
+        """Per-row bounds (monotone features bounded by the clean row) and the mutable mask."""
         c = self.constraints_
-        return (np.asarray(c.lower, np.float64), np.asarray(c.upper, np.float64),
+        lower, upper = _row_bounds(c, X, np)
+        shape = np.shape(X)
+        return (np.broadcast_to(np.asarray(lower, np.float64), shape),
+                np.broadcast_to(np.asarray(upper, np.float64), shape),
                 np.asarray(c.mutable, bool))
 
 
@@ -193,10 +198,16 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
         none exists under the constraints, or within ``eps``); 0 for rows the
         model already gets wrong.
     exact_ : ndarray of bool, shape (n_samples,)
-        Rows whose problems were solved to optimality.
+        Rows whose problems were solved to optimality. The program knows
+        bounds, immutable, monotone, integer and one-hot features, not
+        relations between features: with ``relations``, a row whose optimal
+        point breaks one is not exact (it is repaired), and its
+        ``minimal_distance_`` is a lower bound -- still a certified radius.
     success_ : ndarray of bool, shape (n_samples,)
     perturbation_ : ndarray of shape (n_samples,)
         Equals ``minimal_distance_`` on successful rows.
+    valid_before_repair_ : ndarray of bool, shape (n_samples,)
+        Rows whose proposal satisfied every constraint before the final repair.
     ensemble_ : Ensemble
         The victim's trees as arrays.
     scale_, norm_, constraints_, n_features_in_, feature_names_in_
@@ -254,7 +265,7 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
 
     def _generate(self, U, y_idx, key):
         X = U * self.scale_
-        lower, upper, mutable = self._bounds()
+        lower, upper, mutable = self._bounds(X)
         n = len(X)
         X_adv, dist = X.copy(), np.full(n, np.inf)
         exact = np.ones(n, dtype=bool)
@@ -268,8 +279,8 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
                 pass
         for i in rows:  # one MILP (per class) per row: solver calls, not NumPy work
             x, dist[i], exact[i] = self._milp.solve(
-                X[i], int(y_idx[i]), norm=self.norm_, scale=self.scale_, lower=lower,
-                upper=upper, mutable=mutable, groups=self._groups, targeted=self.targeted,
+                X[i], int(y_idx[i]), norm=self.norm_, scale=self.scale_, lower=lower[i],
+                upper=upper[i], mutable=mutable, groups=self._groups, targeted=self.targeted,
                 eps=self.eps, time_limit=self.time_limit)
             if x is not None:
                 X_adv[i] = x
@@ -284,10 +295,12 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
                 x, dist[i], exact[i] = (None, np.inf, False) if widen is None else (
                     self._milp.solve(
                         X[i], int(y_idx[i]), norm=self.norm_, scale=self.scale_,
-                        lower=lower, upper=upper, mutable=mutable, groups=self._groups,
+                        lower=lower[i], upper=upper[i], mutable=mutable, groups=self._groups,
                         targeted=self.targeted, eps=self.eps, time_limit=self.time_limit,
                         strict=self._milp.strict * widen))
                 X_adv[i] = X[i] if x is None else x
+        if self.constraints_.relations is not None:
+            exact &= self.constraints.is_satisfied(X_adv, X, arrays=self.constraints_)
         self.minimal_distance_ = dist
         self.exact_ = exact
         return X_adv / self.scale_
@@ -338,6 +351,8 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
     ----------
     success_ : ndarray of bool, shape (n_samples,)
     perturbation_ : ndarray of shape (n_samples,)
+    valid_before_repair_ : ndarray of bool, shape (n_samples,)
+        Rows whose proposal satisfied every constraint before the final repair.
     n_queries_ : ndarray of int, shape (n_samples,)
         Points of each row the model classified during the walk.
     n_fit_queries_ : int
@@ -399,13 +414,13 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
         self._fit_references(X)
 
     def _generate(self, U, y_idx, key):
-        lower, upper, mutable = self._bounds()
         keys, integer, scale = self._keys, self._integer, self.scale_
         k = min(self.init_size, len(self.reference_))
         ref_cells = _tc.cells_of(self.reference_, keys, integer)
 
         def attack_batch(Ub, yb, kb, live):
             X = Ub * scale
+            lower, upper, mutable = self._bounds(X)
             own, cmin, cmax = _tc.cell_range(X, keys, self._n_keys, integer, lower, upper,
                                              mutable)
             near, valid = self._nearest_references(Ub, yb, k)

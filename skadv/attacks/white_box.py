@@ -6,8 +6,9 @@ from numbers import Integral, Real
 
 import numpy as np
 import jax
+import jax.numpy as jnp
 
-from ..constraints import FeatureConstraints, project_relaxed
+from ..constraints import FeatureConstraints, project_relaxed, recompute_derived
 from ..models._differentiable import as_differentiable
 from ..utils._jax import map_batches
 from ..utils._parallel import N_JOBS_DOC
@@ -46,6 +47,9 @@ _DOC = {
     perturbation_ : ndarray of shape (n_samples,)
         Norm of each returned perturbation (zero for unsuccessful rows), in
         the units of ``eps``.
+    valid_before_repair_ : ndarray of bool, shape (n_samples,)
+        Rows whose proposal satisfied every constraint before the final
+        repair (how often the search itself stays valid).
     scale_ : ndarray of shape (n_features,)
         Per-feature unit of ``eps``.
     norm_ : {"inf", 2, 1}
@@ -91,6 +95,21 @@ def _run(core, fn, params, x, y, rows, key, traced, carr, static):
                 project=partial(project_relaxed, carr), **traced, **dict(static))
 
 
+@dataclass(frozen=True)
+class DerivedInput:
+    """``fn`` with the derived features recomputed from their inputs.
+
+    Params ``(inner, relations)``: the loss sees ``debt_ratio`` move when
+    ``debt`` does, so its gradient flows through the relation.
+    """
+
+    fn: object
+
+    def __call__(self, params, U):
+        inner, rel = params
+        return self.fn(inner, recompute_derived(rel, U, xp=jnp))
+
+
 class WhiteBoxAttack(BaseAttack):
     """Base of gradient attacks: the victim must have a differentiable view."""
 
@@ -108,6 +127,18 @@ class WhiteBoxAttack(BaseAttack):
                 f"the gap between the largest and the third largest logit); the victim "
                 f"has {n_classes}. Use loss='ce' or loss='cw' instead.")
 
+    def _step_norm(self):
+        """The norm of the iterative steps (``"inf-polytope"`` inside linear relations).
+
+        With linear relations and an L-inf budget, the steps follow the
+        gradient and the in-step projection imposes ball, box and relations
+        at once (:data:`skadv.attacks._core.NORMS`).
+        """
+        rel = self.constraints_.relations
+        if self.norm_ == "inf" and rel is not None and len(rel.b):
+            return "inf-polytope"
+        return self.norm_
+
     def _run_core(self, core, U, y_idx, key, *, traced, static, freeze_discrete=False):
         """Run ``core`` over fixed-shape batches of ``U`` and return ``U_adv``.
 
@@ -122,10 +153,27 @@ class WhiteBoxAttack(BaseAttack):
             params = (diff.params, np.asarray(self.scale_, np.float32))
         c = self.constraints_.rescale(self.scale_)
         mutable = np.asarray(c.mutable, bool)
+        discrete = np.asarray(c.integer, bool) | (np.asarray(c.group) >= 0)
         if freeze_discrete:
-            mutable = mutable & ~(np.asarray(c.integer, bool) | (np.asarray(c.group) >= 0))
+            mutable = mutable & ~discrete
+        eps = self._eps()
+        if eps is not None:
+            # A discrete feature the budget cannot move by one unit stays put:
+            # relaxed, the steps would lean on a move the final rounding undoes.
+            mutable = mutable & ~(discrete & (eps * self.scale_ < 1.0 - 1e-9))
         carr = c._replace(lower=np.asarray(c.lower, np.float32),
                           upper=np.asarray(c.upper, np.float32), mutable=mutable)
+        if c.relations is not None:
+            # Linear relations projected inside every step within the L-inf
+            # budget (the final repair is exact); derived features enter the loss.
+            rel = c.relations
+            radius = self._eps() if self.norm_ == "inf" and self._eps() is not None else np.inf
+            rel = rel._replace(G=np.asarray(rel.G, np.float32), b=np.asarray(rel.b, np.float32),
+                               unit=np.asarray(rel.unit, np.float32),
+                               radius=np.asarray(radius, np.float32))
+            carr = carr._replace(relations=rel)
+            if rel.spec.derived:
+                fn, params = DerivedInput(fn), (params, rel)
         traced = {k: np.float32(v) for k, v in traced.items()}
         static = tuple(sorted(static.items(), key=lambda kv: kv[0]))
 
@@ -349,7 +397,7 @@ class PGDAttack(WhiteBoxAttack):
         return self._run_core(
             _core.pgd, U, y_idx, key,
             traced={"eps": self.eps, "step_size": self._step_size()},
-            static={"norm": self.norm_, "loss": self.loss, "targeted": self.targeted,
+            static={"norm": self._step_norm(), "loss": self.loss, "targeted": self.targeted,
                     "steps": self.steps, "restarts": self.restarts,
                     "random_start": self.random_start,
                     "schedule": self.step_schedule})
@@ -446,7 +494,7 @@ class AutoPGDAttack(WhiteBoxAttack):
     def _generate(self, U, y_idx, key):
         return self._run_core(
             _core.apgd, U, y_idx, key, traced={"eps": self.eps},
-            static={"norm": self.norm_, "loss": self.loss, "targeted": self.targeted,
+            static={"norm": self._step_norm(), "loss": self.loss, "targeted": self.targeted,
                     "steps": self.steps, "restarts": self.restarts})
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import jax
 import jax.numpy as jnp
-from sklearn.exceptions import NotFittedError
 
 __all__ = [
     "Affine",
