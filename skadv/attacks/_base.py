@@ -292,17 +292,25 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         bad = ~np.all(np.isfinite(X_adv), axis=1)
         X_adv[bad] = X[bad]
         c = self.constraints_
-        self.valid_before_repair_ = (constraints.is_satisfied(X_adv, X, arrays=c)
-                                     & ~bad)
+        frozen = ~np.asarray(c.mutable, bool)
+        if self.constraints is None:
+            # Only features without spread are held (fixed by the repair): no
+            # full check needed on the hot path of unconstrained attacks.
+            self.valid_before_repair_ = ~bad & np.all(
+                X_adv[:, frozen] == X[:, frozen], axis=1)
+        else:
+            self.valid_before_repair_ = (constraints.is_satisfied(X_adv, X, arrays=c)
+                                         & ~bad)
         Z = constraints.repair(X_adv, X, eps=eps, norm=norm, scale=self.scale_, arrays=c)
         Z = self._postprocess(X, Z, labels)
         if self._bisection_steps:
             Z = self._bisect_to_boundary(X, Z, labels, out_dtype)
         Z_out = Z.astype(out_dtype)
-        # The guarantee, checked on the values returned: a row that breaks a
-        # constraint (after the cast to the output dtype) is returned clean.
-        invalid = ~constraints.is_satisfied(Z_out.astype(np.float64), X, arrays=c)
-        Z_out[invalid] = X[invalid].astype(out_dtype)
+        if self.constraints is not None:
+            # The guarantee, checked on the values returned: a row that breaks
+            # a constraint (after the cast to the output dtype) is returned clean.
+            invalid = ~constraints.is_satisfied(Z_out.astype(np.float64), X, arrays=c)
+            Z_out[invalid] = X[invalid].astype(out_dtype)
         success = self._is_adversarial(Z_out, labels)
         failed = np.flatnonzero(~success)
         Z_out[failed] = X[failed].astype(out_dtype)

@@ -377,6 +377,15 @@ def _bucket(k):
     return int(-(-k // step) * step)
 
 
+def _rows_bucket(n):
+    """Padded rows of a single-batch epoch: a power of two (at least 32) up to
+    256 rows, where padding costs nothing next to compiling one more shape;
+    four sizes per octave above."""
+    if n <= 256:
+        return max(32, 1 << int(np.ceil(np.log2(n))))
+    return _bucket(n)
+
+
 def _pad(a, n_pad):
     if n_pad == 0:
         return a
@@ -448,7 +457,7 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
     total = float(w.sum())
     w = w * (n / total) if total > 0 else w
     if batch_size >= n:
-        batch_size = _bucket(n)
+        batch_size = _rows_bucket(n)
         n_pad = batch_size - n
     else:
         n_pad = _bucket(-(-n // batch_size)) * batch_size - n

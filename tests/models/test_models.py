@@ -51,8 +51,9 @@ def test_logistic_regression_matches_sklearn_optimum(dataset, breast_cancer, blo
 
 
 @pytest.mark.parametrize("loader", [
-    load_breast_cancer, load_wine,
-    # digits takes ~40 s; benchmarks/bench_models.py makes the same comparison.
+    # breast_cancer (~18 s) and digits (~40 s) are slow; benchmarks/bench_models.py
+    # makes the same comparison on all three.
+    pytest.param(load_breast_cancer, marks=pytest.mark.slow), load_wine,
     pytest.param(load_digits, marks=pytest.mark.slow)],
     ids=["breast_cancer", "wine", "digits"])
 def test_quality_floor_against_sklearn(loader):
