@@ -218,9 +218,10 @@ def _unconstrained_text(check):
                 f"row of {check['estimator']}.")
     broken = ", ".join(f"{k} {v:.0%}" for k, v in
                        sorted(check["broken"].items(), key=lambda kv: -kv[1]))
+    only = "only " if check["valid"] < 0.5 else ""
     return (f"Without the study's constraints, PGD (eps={check['eps']:g}) turned "
-            f"{check['n_adversarial']} rows of {check['estimator']}; only "
-            f"{check['valid']:.0%} of them are valid inputs (rows breaking each "
+            f"{check['n_adversarial']} rows of {check['estimator']}; {only}"
+            f"{check['valid']:.0%} of them satisfy the constraints (rows breaking each "
             f"constraint: {broken or 'none'}).")
 
 
@@ -311,7 +312,7 @@ def run_study(dataset="breast_cancer", *, defenses=None, attacks=None, eps=None,
     from sklearn.model_selection import train_test_split
 
     from .datasets import STUDIES, load_study
-    from .evaluation import report_to_markdown, robustness_report
+    from .evaluation import _progress, report_to_markdown, robustness_report
 
     stream = sys.stdout if stream is None else stream
     if dataset not in STUDIES:
@@ -342,6 +343,7 @@ def run_study(dataset="breast_cancer", *, defenses=None, attacks=None, eps=None,
     attack_objs = {a: factories[a](quick, seed, n_classes) for a in attacks}
 
     fitted, timings = {}, {}
+    bar = _progress(len(defenses), progress, "training defenses")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for name in defenses:
@@ -349,6 +351,8 @@ def run_study(dataset="breast_cancer", *, defenses=None, attacks=None, eps=None,
             start = time.perf_counter()
             fitted[name] = model.fit(X_train, y_train)
             timings[name] = [time.perf_counter() - start, 0.0]
+            bar.update()
+        bar.close()
         report = robustness_report(
             fitted, X_test, y_test, attacks=attack_objs, eps=grid,
             constraints=study.constraints, feature_scale=scale, verbose=progress)
