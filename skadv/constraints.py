@@ -150,11 +150,16 @@ class ConstraintArrays(NamedTuple):
 
 
 def _row_bounds(c, x, xp):
-    """Per-row box: bounds, with monotone features bounded by the clean row."""
+    """Per-row box: bounds, with monotone features bounded by the clean row.
+
+    Without monotone features (NumPy) the bounds stay per feature, shape
+    ``(d,)``: no full-size arrays on the hot path of the final repair.
+    """
     lower, upper = c.lower, c.upper
-    if c.direction is not None:
-        lower = xp.where(c.direction > 0, xp.maximum(lower, x), lower)
-        upper = xp.where(c.direction < 0, xp.minimum(upper, x), upper)
+    if c.direction is None or (xp is np and not np.any(c.direction)):
+        return lower, upper
+    lower = xp.where(c.direction > 0, xp.maximum(lower, x), lower)
+    upper = xp.where(c.direction < 0, xp.minimum(upper, x), upper)
     return lower, upper
 
 

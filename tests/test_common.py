@@ -206,3 +206,16 @@ def _expected_failed(estimator):
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_every_estimator_pickles_before_fit():
+    """Unfitted, too: a template travels to joblib and dask workers as a pickle.
+    (After fit, sklearn's check_estimators_pickle compares outputs.)"""
+    import pickle
+
+    from sklearn.base import clone
+
+    for est in ESTIMATORS:
+        again = pickle.loads(pickle.dumps(clone(est)))
+        assert type(again) is type(est)
+        assert repr(again.get_params(deep=False)) == repr(est.get_params(deep=False))

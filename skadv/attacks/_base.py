@@ -248,7 +248,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         index = getattr(X, "index", None)
         X = self._validate_rows(X, reset=False)
         out_dtype = X.dtype
-        X64 = X.astype(np.float64)
+        X64 = np.asarray(X, dtype=np.float64)  # X itself when already float64
         if self.constraints is not None:
             self.constraints.check_clean(X64, arrays=self.constraints_)
         labels, y_idx = self._targets(X64, y)
@@ -305,7 +305,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Z = self._postprocess(X, Z, labels)
         if self._bisection_steps:
             Z = self._bisect_to_boundary(X, Z, labels, out_dtype)
-        Z_out = Z.astype(out_dtype)
+        Z_out = np.asarray(Z, dtype=out_dtype)  # Z is not used again
         if self.constraints is not None:
             # The guarantee, checked on the values returned: a row that breaks
             # a constraint (after the cast to the output dtype) is returned clean.
@@ -319,8 +319,10 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             # class) is a success as returned: success_ describes those rows.
             success[failed] = self._is_adversarial(Z_out[failed], labels[failed])
         self.success_ = success
-        delta = (Z_out.astype(np.float64) - X) / self.scale_
-        self.perturbation_ = perturbation_norm(delta[:, budget_mask(c)], norm)
+        delta = (np.asarray(Z_out, dtype=np.float64) - X) / self.scale_
+        counted = budget_mask(c)
+        self.perturbation_ = perturbation_norm(delta if counted.all() else delta[:, counted],
+                                               norm)
         return Z_out
 
     def _postprocess(self, X, Z, labels):
