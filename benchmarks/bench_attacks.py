@@ -9,14 +9,18 @@ fitted victims:
   PyTorch copy with the very same weights through ``PyTorchClassifier``).
 
 "cold" is the first call in the process (skadv: including tracing and XLA
-compilation), "warm" the best of the next ``--repeat`` calls. ART runs with
-its default ``batch_size=32`` and with skadv's batch size. The ratios are
-ART's time over skadv's (warm; "cold" compares first calls); the floors (>= 15x on the linear victim, >= 3x on the
-MLP) are checked against ART at the same batch size as skadv, its fastest
-setting. The last table estimates the fraction of this machine's float32
-matmul peak the MLP attack reaches: FLOPs of the forward and
-backward-to-the-input passes it must do, over its warm time, against a large
-``jnp`` matmul timed in the same run.
+compilation), "warm" the best of the next ``--repeat`` calls, skadv's and
+ART's calls interleaved so that a change of load on a shared machine hits
+both. skadv runs at its default ``batch_size`` (1024 rows per compiled call,
+two calls in flight on two cores); ART with its default ``batch_size=32``
+and with ``--art-batch-size`` (4096, its fastest setting here: 2048 to 8192
+are within noise, 1024 and 20000 slower). The ratios are ART's time over
+skadv's (warm; "cold" compares first calls); the floors (>= 15x on the
+linear victim, >= 3x on the MLP) are checked against ART at 4096. The last
+table estimates the fraction of this machine's float32 matmul peak the MLP
+attack reaches: FLOPs of the forward and backward-to-the-input passes it
+must do, over its warm time, against a large ``jnp`` matmul timed in the
+same run.
 
 Run::
 
@@ -39,6 +43,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from skadv.attacks import PGDAttack
+from skadv.utils._jax import host_threads
 
 STEPS = 20
 
@@ -88,16 +93,19 @@ def art_classifier(clf, n_features, n_classes):
                              device_type="cpu")
 
 
-def timed(fn, repeat):
-    t0 = time.perf_counter()
-    out = fn()
-    cold = time.perf_counter() - t0
-    warm = []
-    for _ in range(repeat):
+def timed(fns, repeat):
+    """Cold and best warm time of each of ``fns``, the warm calls interleaved."""
+    outs, cold, warm = [], [], [[] for _ in fns]
+    for fn in fns:
         t0 = time.perf_counter()
-        fn()
-        warm.append(time.perf_counter() - t0)
-    return out, cold, min(warm)
+        outs.append(fn())
+        cold.append(time.perf_counter() - t0)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            warm[i].append(time.perf_counter() - t0)
+    return outs, cold, [min(w) for w in warm]
 
 
 def matmul_peak(n=2048, repeat=5):
@@ -126,7 +134,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4000 rows")
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="skadv's batch_size (default: the attack's default)")
+    parser.add_argument("--art-batch-size", type=int, default=4096)
     parser.add_argument("--eps", type=float, default=0.1)
     args = parser.parse_args()
 
@@ -136,32 +146,33 @@ def main():
     X, y = make_data(n)
     victims = dict(zip(("LogisticRegression", "MLP 50-128-128-3"), fit_victims(X, y)))
     eps, step = args.eps, 2.5 * args.eps / STEPS
-    bs = args.batch_size
+    kw = {} if args.batch_size is None else {"batch_size": args.batch_size}
+    abs_ = args.art_batch_size
     Y = np.eye(3, dtype=np.float32)[y]
     rows, ratios, flops = [], {}, None
     for name, clf in victims.items():
         attack = PGDAttack(clf, eps=eps, steps=STEPS, step_size=step, random_state=0,
-                           batch_size=bs).fit(X)
-        X_adv, cold, warm = timed(lambda: attack.transform(X, y), args.repeat)
-        acc = clf.score(X_adv, y)
-        rows.append((name, f"skadv (batch {bs})", cold, warm, acc))
+                           **kw).fit(X)
         art_clf = art_classifier(clf, X.shape[1], 3)
-        art_warm, art_cold = {}, {}
-        for art_bs in (32, bs):
-            art = ProjectedGradientDescent(art_clf, norm=np.inf, eps=eps, eps_step=step,
-                                           max_iter=STEPS, num_random_init=1,
-                                           batch_size=art_bs, verbose=False)
-            X_art, a_cold, a_warm = timed(lambda: art.generate(X, y=Y),
-                                          1 if art_bs == 32 else args.repeat)
-            rows.append((name, f"ART (batch {art_bs})", a_cold, a_warm,
-                         clf.score(X_art, y)))
-            art_warm[art_bs], art_cold[art_bs] = a_warm, a_cold
-        ratios[name] = (art_warm[bs] / warm, art_warm[32] / warm, art_cold[bs] / cold)
+
+        def art(batch_size):
+            return ProjectedGradientDescent(art_clf, norm=np.inf, eps=eps, eps_step=step,
+                                            max_iter=STEPS, num_random_init=1,
+                                            batch_size=batch_size, verbose=False)
+
+        big, small = art(abs_), art(32)
+        (X_adv, X_art), (cold, a_cold), (warm, a_warm) = timed(
+            [lambda: attack.transform(X, y), lambda: big.generate(X, y=Y)], args.repeat)
+        (X_32,), (a_cold32,), (a_warm32,) = timed([lambda: small.generate(X, y=Y)], 1)
+        rows += [(name, f"skadv (batch {attack.batch_size})", cold, warm, clf.score(X_adv, y)),
+                 (name, "ART (batch 32)", a_cold32, a_warm32, clf.score(X_32, y)),
+                 (name, f"ART (batch {abs_})", a_cold, a_warm, clf.score(X_art, y))]
+        ratios[name] = (a_warm / warm, a_warm32 / warm, a_cold / cold)
         if name.startswith("MLP"):
             flops = mlp_attack_flops(clf, n, STEPS) / warm
 
     print(f"\nPGD-{STEPS} L-inf, eps={eps}, step={step:g}, {n} x 50, 3 classes, "
-          f"{jax.device_count()} JAX CPU device(s)\n")
+          f"{jax.device_count()} JAX CPU device(s), {host_threads()} core(s)\n")
     print(f"{'victim':<20} {'library':<18} {'cold s':>8} {'warm s':>8} {'robust acc':>11}")
     for name, lib, cold, warm, acc in rows:
         print(f"{name:<20} {lib:<18} {cold:8.3f} {warm:8.3f} {acc:11.4f}")

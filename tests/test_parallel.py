@@ -124,6 +124,58 @@ def test_row_chunks_are_the_serial_batches(n, batch_size, n_jobs):
         np.testing.assert_array_equal(s, p)
 
 
+# -- batches in flight: concurrent == serial -------------------------------------
+def test_concurrent_batches_equal_serial(monkeypatch):
+    import jax
+    import jax.numpy as jnp
+
+    from skadv.utils import _jax
+
+    W = np.random.RandomState(0).normal(size=(7, 5)).astype(np.float32)
+    f = jax.jit(lambda x, k: (jnp.tanh(x @ W) * k[:, None], jnp.sum(x, axis=1)))
+    X = np.random.RandomState(1).normal(size=(1000, 7)).astype(np.float32)
+    k = np.arange(1000, dtype=np.float32)
+    serial = map_batches(f, [X, k], 128)
+    monkeypatch.setattr(_jax, "host_threads", lambda: 3)
+    seen = []
+
+    def spy(x, k):
+        seen.append(len(x))
+        return f(x, k)
+
+    together = map_batches(spy, [X, k], 128, concurrent=True)
+    assert seen == [128] * 8  # the serial batches, padded the same way
+    for a, b in zip(serial, together):
+        np.testing.assert_array_equal(a, b)  # in row order
+
+    def boom(x, k):
+        raise ValueError("from a batch")
+
+    with pytest.raises(ValueError, match="from a batch"):
+        map_batches(boom, [X, k], 128, concurrent=True)
+
+
+def test_host_threads_follow_the_worker_budget(monkeypatch):
+    from skadv.utils._jax import host_threads
+
+    monkeypatch.setenv("PJRT_NPROC", "1")
+    assert host_threads() == 1
+    monkeypatch.delenv("PJRT_NPROC")
+    assert host_threads() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("name", ["pgd", "fgsm", "apgd", "cw", "deepfool", "eot", "bpda"])
+def test_white_box_batches_in_flight_equal_serial(name, victims, blobs3, monkeypatch):
+    from skadv.utils import _jax
+
+    X, y = blobs3
+    X, y = X[:N], y[:N]
+    monkeypatch.setattr(_jax, "host_threads", lambda: 1)
+    serial = _run(ATTACKS[name](*victims), X, y)
+    monkeypatch.setattr(_jax, "host_threads", lambda: 3)
+    _assert_same(serial, _run(ATTACKS[name](*victims), X, y))
+
+
 # -- attacks: split == serial --------------------------------------------------
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_split_attack_equals_serial_threads(name, victims, blobs3):

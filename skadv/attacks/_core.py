@@ -339,20 +339,24 @@ def pgd(logits_fn, x, y, *, key, eps, step_size, steps, norm="inf", loss="ce",
         # Early stop, per row: a row stays at the first point found adversarial.
         # Every returned point is one the loop evaluated (steps + 1 of them),
         # so its loss and success are at hand and no best point is carried.
+        def evaluate(z, l, done, loss):
+            return jnp.where(done, loss, l), done | is_success(z, y, targeted)
+
         def cond(state):
             i, _, done, _ = state
-            return (i <= steps) & ~jnp.all(done)
+            return (i < steps) & ~jnp.all(done)
 
         def body(state):
             i, xa, done, loss = state
             g, (l, z) = grad_fn(xa)
-            loss = jnp.where(done, loss, l)
-            done = done | is_success(z, y, targeted)
-            keep = done | (i == steps)
-            return i + 1, jnp.where(keep[:, None], xa, step(i, xa, g)), done, loss
+            loss, done = evaluate(z, l, done, loss)
+            return i + 1, jnp.where(done[:, None], xa, step(i, xa, g)), done, loss
 
         init = (0, xa, best.success, best.loss)
         _, xa, done, loss = jax.lax.while_loop(cond, body, init)
+        # The last point needs a forward pass only: its gradient would go unused.
+        z = logits_fn(xa)
+        loss, done = evaluate(z, loss_fn(z, y, targeted), done, loss)
         return _keep_better(best, xa, done & ~best.success, loss)
 
     return _over_restarts(one_restart, best, restarts, early_stop)

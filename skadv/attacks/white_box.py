@@ -37,7 +37,8 @@ _DOC = {
     targeted : bool, default=False
         If True, ``y`` holds target labels to reach.""",
     "batching": """batch_size : int, default=1024
-        Rows per compiled call; bounds memory.
+        Rows per compiled call; bounds memory (one call per core runs at
+        once, the results unchanged).
     verbose : bool or int, default=False
         Progress bar (tqdm) over the batches of long runs.
     """ + N_JOBS_DOC,
@@ -182,7 +183,8 @@ class WhiteBoxAttack(BaseAttack):
 
         rows = self._row_ids(U.shape[0]).astype(np.int32)
         U_adv, _ = map_batches(batch, [U, y_idx, rows], self.batch_size,
-                               verbose=self.verbose, desc=type(self).__name__)
+                               verbose=self.verbose, desc=type(self).__name__,
+                               concurrent=True)
         return U_adv
 
     def _run_minimal(self, core, U, y_idx, key, *, traced, static):

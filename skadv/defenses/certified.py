@@ -510,7 +510,7 @@ class CertifiedClassifier(BaseDefense):
                                     sigma, n_samples=n_samples, draws=draws,
                                     n_classes=n_classes)
 
-            return map_batches(batch, [X, keys], rows)
+            return map_batches(batch, [X, keys], rows, concurrent=True)
         # A black-box model: the same draws, handed to its predict in large batches.
         counts = np.zeros((X.shape[0], n_classes), np.int64)
         for start in range(0, X.shape[0], rows):

@@ -48,7 +48,7 @@ _jit_apply = jax.jit(lambda fn, params, X: fn(params, X), static_argnums=0)
 def _logits_batched(fn, params, X):
     """Logits of ``fn`` on ``X`` in fixed-shape chunks, as float32 NumPy."""
     return map_batches(lambda xb: _jit_apply(fn, params, xb), [X], _PREDICT_BATCH,
-                       min_rows=_PREDICT_MIN_ROWS)
+                       min_rows=_PREDICT_MIN_ROWS, concurrent=True)
 
 
 class JaxClassifier(ClassifierMixin, BaseEstimator):

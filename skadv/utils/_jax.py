@@ -5,12 +5,15 @@ compiled function in skadv sees a small, fixed set of batch shapes so that it is
 traced a bounded number of times however many rows a user passes.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import jax
 import jax.numpy as jnp
 from sklearn.utils import check_random_state
 
-__all__ = ["as_key", "batch_shape", "map_batches", "to_numpy", "to_jax"]
+__all__ = ["as_key", "batch_shape", "host_threads", "map_batches", "to_numpy", "to_jax"]
 
 
 def as_key(random_state):
@@ -43,7 +46,21 @@ def batch_shape(n, batch_size, min_rows=8):
     return int(min(batch_size, max(min_rows, 1 << int(np.ceil(np.log2(max(n, 1)))))))
 
 
-def map_batches(fn, arrays, batch_size, *, verbose=False, desc=None, min_rows=8):
+def host_threads():
+    """Cores this process may run on: ``PJRT_NPROC`` when set (the thread
+    budget :func:`skadv.utils._parallel.limit_worker_threads` gives a joblib
+    worker), else the CPU affinity mask."""
+    budget = os.environ.get("PJRT_NPROC", "")
+    if budget.isdigit() and int(budget) >= 1:
+        return int(budget)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def map_batches(fn, arrays, batch_size, *, verbose=False, desc=None, min_rows=8,
+                concurrent=False):
     """Apply ``fn`` to row-chunks of ``arrays`` padded to a fixed shape.
 
     Parameters
@@ -54,7 +71,8 @@ def map_batches(fn, arrays, batch_size, *, verbose=False, desc=None, min_rows=8)
     arrays : sequence of array-like
         Arrays sharing their first dimension ``n``.
     batch_size : int
-        Upper bound on rows per call; memory is bounded by it.
+        Upper bound on rows per call; memory is bounded by it (times the
+        calls in flight, see ``concurrent``).
     verbose : bool or int, default=False
         Show a progress bar over batches (tqdm, when installed) if more than
         one batch.
@@ -62,6 +80,14 @@ def map_batches(fn, arrays, batch_size, *, verbose=False, desc=None, min_rows=8)
         Label of the progress bar.
     min_rows : int, default=8
         Smallest padded shape (see :func:`batch_shape`).
+    concurrent : bool, default=False
+        Run up to :func:`host_threads` batches at once, from a thread pool.
+        Only for a pure compiled ``fn`` (no Python state, no thread-local JAX
+        configuration such as ``jax.enable_x64``): XLA's CPU runtime runs one
+        call's small matmuls on all cores but the rest of its work on one,
+        so two calls in flight keep two cores busy (25-35% faster PGD on an
+        MLP here). The batches, their shapes and so the results are those
+        of the serial loop.
 
     Padding repeats the last row, so padded rows are valid inputs.
 
@@ -75,16 +101,9 @@ def map_batches(fn, arrays, batch_size, *, verbose=False, desc=None, min_rows=8)
     if n == 0:
         raise ValueError("map_batches needs at least one row.")
     size = batch_shape(n, batch_size, min_rows)
-    outs = []
     starts = range(0, n, size)
-    if verbose and len(starts) > 1:
-        try:
-            from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc=desc, unit="batch")
-        except ImportError:  # the progress extra is optional
-            pass
-    for start in starts:
+    def run(start):
         stop = min(start + size, n)
         chunk = []
         for a in arrays:
@@ -96,8 +115,38 @@ def map_batches(fn, arrays, batch_size, *, verbose=False, desc=None, min_rows=8)
         res = fn(*chunk)
         single = not isinstance(res, tuple)
         res = (res,) if single else res
-        outs.append([np.asarray(r)[: stop - start] for r in res])
-    merged = tuple(np.concatenate([o[i] for o in outs], axis=0) for i in range(len(outs[0])))
+        return single, [np.asarray(r)[: stop - start] for r in res]
+
+    bar = None
+    if verbose and len(starts) > 1:
+        try:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(starts), desc=desc, unit="batch")
+        except ImportError:  # the progress extra is optional
+            pass
+    workers = min(host_threads(), len(starts)) if concurrent else 1
+    try:
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="skadv-batch") as pool:
+                futures = [pool.submit(run, start) for start in starts]
+                outs = []
+                for future in futures:
+                    outs.append(future.result())
+                    if bar is not None:
+                        bar.update()
+        else:
+            outs = []
+            for start in starts:
+                outs.append(run(start))
+                if bar is not None:
+                    bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    single = outs[0][0]
+    merged = tuple(np.concatenate([o[1][i] for o in outs], axis=0)
+                   for i in range(len(outs[0][1])))
     return merged[0] if single else merged
 
 
