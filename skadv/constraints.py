@@ -850,9 +850,6 @@ class FeatureConstraints:
             done = {t for t, _ in derived}
             if target in done:
                 raise ValueError(f"{where}: {label!r} is already derived by another relation.")
-            later = [j for j in _ex.columns(expr) if j in done or j == target]
-            if later and any(j == target for j in later):
-                raise ValueError(f"{where}: {label!r} cannot depend on itself.")
             derived.append((target, expr))
             derived_names.append(rel.name)
         # A derived feature's inputs must not be derived later on.
@@ -1084,11 +1081,8 @@ def _relation_violations(rel, Z, tol):
     out = {}
     spec = rel.spec
     if len(rel.b):
-        G = np.asarray(rel.G, np.float64)
-        g = Z @ G.T - rel.b
-        t = _tolerance(tol, rel.b[None], np.abs(Z) @ np.abs(G).T)
-        eq = np.asarray(spec.row_equality, bool)
-        bad = np.where(eq, ~(np.abs(g) <= t), ~(g <= t))
+        bad = _linear_breaks(Z, np.asarray(rel.G, np.float64), rel.b,
+                             np.asarray(spec.row_equality, bool), tol)
         for i, name in enumerate(spec.row_names):
             out[name] = out.get(name, np.zeros(len(Z), bool)) | bad[:, i]
     for (target, expr), name in zip(spec.derived, spec.derived_names):
@@ -1136,7 +1130,7 @@ def _repair_relations(fc, Z, X, c, eps, norm, s):
     if len(rel.b):
         G, b = np.asarray(rel.G, np.float64), np.asarray(rel.b, np.float64)
         eq = np.asarray(rel.spec.row_equality, bool)
-        viol = _linear_violation(Z, G, b, eq)
+        viol = np.any(_linear_breaks(Z, G, b, eq, 1e-9), axis=1)
         rows = np.flatnonzero(viol)
         if rows.size:
             w = 1.0 / s ** 2
@@ -1165,10 +1159,12 @@ def _repair_relations(fc, Z, X, c, eps, norm, s):
     return Z
 
 
-def _linear_violation(Z, G, b, eq, tol=1e-9):
+def _linear_breaks(Z, G, b, eq, tol):
+    """``(n, k)``: row ``i`` breaks linear relation ``j`` (beyond ``tol``, relative
+    to the size of its terms; NaN breaks everything)."""
     g = Z @ G.T - b
     t = _tolerance(tol, b[None], np.abs(Z) @ np.abs(G).T)
-    return np.any(np.where(eq, ~(np.abs(g) <= t), ~(g <= t)), axis=1)
+    return np.where(eq, ~(np.abs(g) <= t), ~(g <= t))
 
 
 def _round_integers(P, G, b, eq, cols, lo, hi):

@@ -19,7 +19,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
-from ..constraints import FeatureConstraints, budget_mask, perturbation_norm
+from ..constraints import FeatureConstraints, _budget_norm, budget_mask
 from ._encoding import InputEncoder
 from ..utils._jax import as_key
 from ..utils._parallel import map_row_chunks, row_chunks
@@ -320,9 +320,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             success[failed] = self._is_adversarial(Z_out[failed], labels[failed])
         self.success_ = success
         delta = (np.asarray(Z_out, dtype=np.float64) - X) / self.scale_
-        counted = budget_mask(c)
-        self.perturbation_ = perturbation_norm(delta if counted.all() else delta[:, counted],
-                                               norm)
+        self.perturbation_ = _budget_norm(delta, norm, budget_mask(c))
         return Z_out
 
     def _postprocess(self, X, Z, labels):

@@ -168,10 +168,9 @@ class WhiteBoxAttack(BaseAttack):
             # Linear relations projected inside every step within the L-inf
             # budget (the final repair is exact); derived features enter the loss.
             rel = c.relations
-            radius = self._eps() if self.norm_ == "inf" and self._eps() is not None else np.inf
+            radius = eps if self.norm_ == "inf" and eps is not None else np.inf
             rel = rel._replace(G=np.asarray(rel.G, np.float32), b=np.asarray(rel.b, np.float32),
-                               unit=np.asarray(rel.unit, np.float32),
-                               radius=np.asarray(radius, np.float32))
+                               unit=np.asarray(rel.unit, np.float32)).with_radius(radius)
             carr = carr._replace(relations=rel)
             if rel.spec.derived:
                 fn, params = DerivedInput(fn), (params, rel)
