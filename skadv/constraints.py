@@ -1130,7 +1130,9 @@ def _repair_relations(fc, Z, X, c, eps, norm, s):
     if len(rel.b):
         G, b = np.asarray(rel.G, np.float64), np.asarray(rel.b, np.float64)
         eq = np.asarray(rel.spec.row_equality, bool)
-        viol = np.any(_linear_breaks(Z, G, b, eq, 1e-9), axis=1)
+        # Rows valid by the repair's own standard are left alone (so the repair
+        # is idempotent: a MILP or pulled-back point may sit within it, not at 0).
+        viol = np.any(_linear_breaks(Z, G, b, eq, _VALID_TOL), axis=1)
         rows = np.flatnonzero(viol)
         if rows.size:
             w = 1.0 / s ** 2
