@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 
 from .attacks._base import canonical_norm, resolve_budget
 from .constraints import FeatureConstraints
-from .defenses._engine import cross_entropy
+from ._core.train import cross_entropy
 from .models._differentiable import as_differentiable
 from .utils._jax import map_batches
 from .utils._sklearn_compat import check_is_fitted

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skadv import _expressions as ex
+from skadv.constraints import _expressions as ex
 
 
 def _resolved(text, names):

@@ -27,7 +27,7 @@ data seen at fit.
 
 import numpy as np
 
-from .. import _expressions as _ex
+from ..constraints import _expressions as _ex
 from ..constraints import ConstraintArrays
 from ..utils._sklearn_compat import column_transformer_indices
 

@@ -18,7 +18,7 @@ from ..constraints import FeatureConstraints
 from ..utils._jax import map_batches
 from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
-from . import _black_box_core as _bb
+from .._core import query as _bb
 from ._base import BaseAttack
 
 __all__ = ["HopSkipJumpAttack", "SquareAttack", "TransferAttack"]

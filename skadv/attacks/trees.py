@@ -21,7 +21,7 @@ import numpy as np
 from ..constraints import _row_bounds
 from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import Interval
-from . import _tree_core as _tc
+from .._core import trees as _tc
 from ._base import BaseAttack
 from .black_box import _QueryAttack
 
@@ -45,7 +45,7 @@ def _arrays(tree, value):
 
 
 def tree_ensemble(estimator):
-    """Read a fitted scikit-learn tree classifier into an :class:`~._tree_core.Ensemble`.
+    """Read a fitted scikit-learn tree classifier into an :class:`~skadv._core.trees.Ensemble`.
 
     Parameters
     ----------

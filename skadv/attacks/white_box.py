@@ -13,7 +13,7 @@ from ..models._differentiable import as_differentiable
 from ..utils._jax import map_batches
 from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import Interval, StrOptions
-from . import _core
+from .._core import attacks as _core
 from ._base import BaseAttack
 
 __all__ = [
@@ -133,7 +133,7 @@ class WhiteBoxAttack(BaseAttack):
 
         With linear relations and an L-inf budget, the steps follow the
         gradient and the in-step projection imposes ball, box and relations
-        at once (:data:`skadv.attacks._core.NORMS`).
+        at once (:data:`skadv._core.attacks.NORMS`).
         """
         rel = self.constraints_.relations
         if self.norm_ == "inf" and rel is not None and len(rel.b):

@@ -1,7 +1,7 @@
 """Defenses: meta-estimators that train or wrap a classifier to resist attacks.
 
 The names are loaded on first use: the models import this package's training
-engine (``skadv.defenses._engine``), and the defenses import the models, so an
+engine (``skadv._core.train``), and the defenses import the models, so an
 eager import here would be circular.
 """
 

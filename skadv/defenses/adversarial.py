@@ -15,7 +15,7 @@ from ..utils._sklearn_compat import (
     _fit_context,
 )
 from ._base import BaseDefense, fresh_classifier, is_jax_model
-from ._engine import AdversarialObjective, AttackSpec, TradesObjective
+from .._core.train import AdversarialObjective, AttackSpec, TradesObjective
 
 __all__ = ["AdversarialTrainingClassifier"]
 

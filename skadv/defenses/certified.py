@@ -29,7 +29,7 @@ from ..utils._sklearn_compat import (
 from ..verify import as_layers, certified_radius, forward, min_adversarial_linf
 from ..verify.smoothing import certify_counts, noise, noise_counts, row_keys_from_rows
 from ._base import BaseDefense, check_classifier, default_model, is_jax_model
-from ._engine import BoundObjective, NoiseObjective
+from .._core.train import BoundObjective, NoiseObjective
 
 __all__ = ["CertifiedClassifier"]
 

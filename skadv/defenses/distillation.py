@@ -8,7 +8,7 @@ from sklearn.base import clone
 
 from ..utils._sklearn_compat import HasMethods, Interval, _fit_context
 from ._base import BaseDefense, fresh_classifier, is_jax_model
-from ._engine import DistillationObjective
+from .._core.train import DistillationObjective
 
 __all__ = ["DistilledClassifier"]
 

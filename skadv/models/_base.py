@@ -8,17 +8,19 @@ prediction, and trains through the one engine in
 objective through :meth:`JaxClassifier._fit_objective`.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import jax
 import jax.numpy as jnp
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 
-from ..defenses._engine import CrossEntropy, OptimizerSpec, train
+from .._core.train import CrossEntropy, OptimizerSpec, train
 from ..utils._jax import as_key, map_batches, to_jax, to_numpy
 from ..utils._sklearn_compat import (
     Interval,
@@ -168,7 +170,11 @@ class JaxClassifier(ClassifierMixin, BaseEstimator):
             key=key, sample_weight=sw, hp=hp, hp_schedule=hp_schedule,
             l2=self._l2(float(np.sum(sw)), bs), shuffle=self.shuffle, tol=self.tol,
             n_iter_no_change=self.n_iter_no_change, validation=validation,
-            opt_state=opt_state, verbose=self.verbose, warn_convergence=not partial)
+            opt_state=opt_state, verbose=self.verbose)
+        if not (partial or result.converged):
+            warnings.warn(
+                f"Training stopped at max_iter={result.n_iter} epochs before converging; "
+                "increase max_iter for a better fit.", ConvergenceWarning)
         self.params_ = to_numpy(result.params)
         self._opt_state_ = to_numpy(result.opt_state)
         self._key_ = np.asarray(result.key)

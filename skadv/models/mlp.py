@@ -6,7 +6,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from ..defenses._engine import OptimizerSpec
+from .._core.train import OptimizerSpec
 from ..utils._sklearn_compat import Interval, StrOptions
 from ._base import JaxClassifier
 from ._differentiable import DenseNet

@@ -27,7 +27,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
-import skadv.attacks._black_box_core as bb_core
+import skadv._core.query as bb_core
 from skadv.attacks import HopSkipJumpAttack, PGDAttack, SquareAttack, TransferAttack
 from skadv.constraints import FeatureConstraints
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-import skadv.attacks._core as core
+import skadv._core.attacks as core
 
 N, D, K = 64, 8, 3
 DUAL = {"inf": 1, 2: 2, 1: np.inf}

@@ -21,7 +21,7 @@ from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier,
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-import skadv.attacks._tree_core as tree_core
+import skadv._core.trees as tree_core
 from skadv.attacks import (ExactTreeAttack, GreedyTreeAttack, HopSkipJumpAttack,
                            SquareAttack)
 from skadv.constraints import FeatureConstraints

@@ -36,7 +36,8 @@ from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
 from skadv import as_differentiable
-from skadv.attacks import AutoPGDAttack, PGDAttack, _core
+from skadv._core import attacks as _core
+from skadv.attacks import AutoPGDAttack, PGDAttack
 from skadv.defenses import CertifiedClassifier
 from skadv.metrics import certified_accuracy
 from skadv.models import LogisticRegression, MLPClassifier

@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skadv import as_differentiable
-from skadv.defenses._engine import _epoch
+from skadv._core.train import _epoch
 from skadv.models import LogisticRegression, MLPClassifier
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

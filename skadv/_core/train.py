@@ -13,7 +13,6 @@ static: an eps warm-up schedule or a grid search over ``beta`` re-uses the same
 compiled code.
 """
 
-import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -22,9 +21,10 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 import optax
-from sklearn.exceptions import ConvergenceWarning
 
 from ..constraints import ConstraintArrays, project_relaxed
+from ..verify import as_layers, crown_bounds, interval_bounds, margin_matrix
+from . import attacks as _core
 
 __all__ = [
     "AdversarialObjective",
@@ -163,10 +163,6 @@ def _inner_max(spec, logits_fn, X, y, key, hp):
     outer minimisation treats them as constants (Danskin's theorem, as in
     Madry et al. 2018).
     """
-    # Imported here: skadv.attacks imports skadv.models, whose base class
-    # imports this module.
-    from ..attacks import _core
-
     scale = hp["scale"]
     box = ConstraintArrays(lower=hp["lower"] / scale, upper=hp["upper"] / scale,
                            mutable=hp["mutable"] > 0.5, integer=None, group=None)
@@ -269,10 +265,6 @@ class BoundObjective:
     method: str = "ibp"
 
     def __call__(self, fn, params, X, Y, key, hp):
-        # Imported here: the verifiers import scipy.optimize, which plain
-        # model fitting does not need.
-        from ..verify import as_layers, crown_bounds, interval_bounds, margin_matrix
-
         layers = as_layers(fn, params)
         C = margin_matrix(Y, layers[-1]["W"].shape[1]).astype(X.dtype)
         radius = hp["eps"] * hp["scale"]
@@ -367,6 +359,7 @@ class TrainResult(NamedTuple):
     validation_scores: list  # per epoch, when a validation set was given
     best_validation_score: Any
     key: Any
+    converged: bool          # stopped by the rule, not by max_iter
 
 
 def _bucket(k):
@@ -396,7 +389,7 @@ def _pad(a, n_pad):
 def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
           sample_weight=None, hp=None, hp_schedule=None, l2=0.0, shuffle=True,
           tol=1e-4, n_iter_no_change=10, validation=None, opt_state=None,
-          verbose=0, warn_convergence=True):
+          verbose=0):
     """Fit ``params`` by minimising the weighted mean of ``objective`` plus an L2 penalty.
 
     Parameters
@@ -441,8 +434,6 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
         Continue from this state (``partial_fit``); initialised when None.
     verbose : int, default=0
         Print the loss per epoch.
-    warn_convergence : bool, default=True
-        Emit a ``ConvergenceWarning`` when ``max_iter`` is reached first.
 
     Returns
     -------
@@ -534,11 +525,8 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
                 print(f"Training stopped: no improvement of at least {tol} for "
                       f"{n_iter_no_change} consecutive epochs.")
             break
-    if warn_convergence and not converged and max_iter > 0:
-        warnings.warn(
-            f"Training stopped at max_iter={max_iter} epochs before converging; "
-            "increase max_iter for a better fit.", ConvergenceWarning)
     if validation is not None and best_params is not None:
         params = best_params
     return TrainResult(params, opt_state, epoch, loss_curve, val_scores,
-                       best_score if validation is not None else None, key)
+                       best_score if validation is not None else None, key,
+                       converged or max_iter == 0)
