@@ -17,9 +17,11 @@ import jax.numpy as jnp
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 
-from .attacks._base import canonical_norm, resolve_budget
-from .constraints import FeatureConstraints
 from ._core.train import cross_entropy
+from .attacks import AutoPGDAttack, FGSMAttack, SquareAttack
+from .attacks._budget import attack_norm, canonical_norm, resolve_budget
+from .constraints import FeatureConstraints
+from .exceptions import UnsupportedModelError
 from .models._differentiable import as_differentiable
 from .utils._jax import map_batches
 from .utils._sklearn_compat import check_is_fitted
@@ -220,8 +222,6 @@ def check_gradient_masking(estimator, X, y, eps, *, norm="inf", attack=None,
     >>> bool(table.loc["zero_gradients", "fired"])
     True
     """
-    from .attacks import AutoPGDAttack, FGSMAttack, SquareAttack
-
     check_is_fitted(estimator)
     diff = as_differentiable(estimator)  # TypeError naming the black-box attacks
     X = np.asarray(X, dtype=np.float64)
@@ -389,12 +389,6 @@ def _aim(template, estimator, eps, constraints, feature_scale, n_jobs=None):
     return atk.set_params(**updates)
 
 
-def _attack_norm(template):
-    params = template.get_params(deep=True)
-    norm = params.get("norm", params.get("attack__norm", "inf"))
-    return canonical_norm(norm)
-
-
 def _certify(estimator, X):
     """``(prediction, radius, norm)`` of a certifying estimator, or None.
 
@@ -560,7 +554,7 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
     # attacks' own parameter errors raised inside as errors of this function.
     if n_jobs is not None and not isinstance(n_jobs, Integral):
         raise ValueError(f"n_jobs must be an int or None. Got {n_jobs!r} instead.")
-    norms = {_attack_norm(a) for _, a in atks}
+    norms = {attack_norm(a) for _, a in atks}
     if len(norms) > 1:
         raise ValueError(
             f"The attacks of one report must share a norm (eps means one thing); got "
@@ -581,8 +575,9 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
                 start = time.perf_counter()
                 try:
                     X_adv = atk.fit_transform(X, y)
-                except TypeError as exc:
-                    # A white-box attack on a model without gradients: not applicable.
+                except UnsupportedModelError as exc:
+                    # A white-box attack on a model without gradients, a tree
+                    # attack on a network: not applicable. Any other error is a bug.
                     warnings.warn(f"{atk_name} does not apply to {est_name}: {exc}",
                                   EvaluationWarning, stacklevel=2)
                     records.append(_record(est_name, e, atk_name, None))

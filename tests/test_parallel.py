@@ -269,8 +269,9 @@ def test_limit_worker_threads(monkeypatch):
     assert limit_worker_threads() is None and os.environ["PJRT_NPROC"] == "2"
 
 
-def test_per_row_attributes_are_declared(victims, blobs3):
-    """Whatever ``transform`` records per row is merged when rows are split."""
+def test_attack_result_is_all_transform_records(victims, blobs3):
+    """``_attack`` sets no attribute (chunks on threads share the attack), and
+    ``transform`` records exactly its result: what is merged when rows split."""
     from test_common import ESTIMATORS
 
     X = blobs3[0][:, :3]
@@ -278,14 +279,16 @@ def test_per_row_attributes_are_declared(victims, blobs3):
         if not isinstance(est, BaseAttack):
             continue
         est.fit(X[:40])
-        before = set(vars(est))
+        before = dict(vars(est))
+        result = est._attack(X[:23])
+        assert vars(est).keys() == before.keys(), type(est).__name__
+        assert all(vars(est)[k] is v for k, v in before.items()), type(est).__name__
         est.transform(X[:23])
-        per_row = {k for k, v in vars(est).items()
-                   if k.endswith("_") and not k.startswith("_")
-                   and isinstance(v, np.ndarray) and v.shape[:1] == (23,)}
-        assert per_row >= {"success_", "perturbation_"}
-        assert per_row <= set(est._row_attributes), type(est).__name__
-        assert set(vars(est)) - before <= set(est._row_attributes)
+        recorded = set(vars(est)) - set(before)
+        assert recorded == {"success_", "perturbation_", "valid_before_repair_",
+                            *result.extras}, type(est).__name__
+        for name, values in result.extras.items():
+            assert np.shape(values)[:1] == (23,), (type(est).__name__, name)
 
 
 def test_bad_n_jobs(victims, blobs3):

@@ -22,13 +22,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ..constraints import ConstraintArrays, project_relaxed
 from ..verify import as_layers, crown_bounds, interval_bounds, margin_matrix
-from . import attacks as _core
 
 __all__ = [
     "AdversarialObjective",
-    "AttackSpec",
     "BoundObjective",
     "CrossEntropy",
     "DistillationObjective",
@@ -131,74 +128,36 @@ class NoiseObjective:
         return cross_entropy(fn(params, X + noise), Y)
 
 
-@dataclass(frozen=True)
-class AttackSpec:
-    """Static configuration of the attack run inside a training step.
+def _inner_max(plan, logits_fn, X, y, key, hp):
+    """Maximise the attack's loss of ``logits_fn`` within its budget around ``X``.
 
-    ``method`` is ``"pgd"`` (projected gradient ascent with ``steps`` steps,
-    ``restarts`` random restarts and ``loss``) or ``"fgsm"`` (one step from a
-    random start, Wong et al. 2020). The budget ``hp["eps"]`` and step length
-    ``hp["step_size"]`` are traced; the per-feature unit of the budget
-    ``hp["scale"]`` and the box and mutability of the features
-    (``hp["lower"]``, ``hp["upper"]``, ``hp["mutable"]``, all of shape
-    ``(n_features,)``) are traced arrays, so the attack respects the same
-    :class:`~skadv.constraints.FeatureConstraints` and ``feature_scale`` as the
-    attack object it was built from.
+    ``plan`` is the attack's :class:`~skadv._core.plan.AttackPlan` (the very
+    attack the user passed: core, options, budget and constraints), its
+    budget scaled by ``hp["ramp"]`` (an eps warm-up). It returns the
+    adversarial rows in the units of ``X``, without gradient: the outer
+    minimisation treats them as constants (Danskin's theorem, as in Madry et
+    al. 2018).
     """
-
-    method: str = "pgd"
-    norm: Any = "inf"
-    steps: int = 10
-    restarts: int = 1
-    loss: str = "ce"
-    random_start: bool = True
-    schedule: str = "constant"
-
-
-def _inner_max(spec, logits_fn, X, y, key, hp):
-    """Maximise ``spec.loss`` of ``logits_fn`` over the budget around ``X``.
-
-    The attack runs on ``u = X / scale`` (per-feature relative budgets) and
-    returns the adversarial rows in the units of ``X``, without gradient: the
-    outer minimisation treats them as constants (Danskin's theorem, as in
-    Madry et al. 2018).
-    """
-    scale = hp["scale"]
-    box = ConstraintArrays(lower=hp["lower"] / scale, upper=hp["upper"] / scale,
-                           mutable=hp["mutable"] > 0.5, integer=None, group=None)
-    common = dict(key=key, eps=hp["eps"], step_size=hp["step_size"], norm=spec.norm,
-                  loss=spec.loss, random_start=spec.random_start,
-                  project=partial(project_relaxed, box))
-
-    def scaled(U):
-        return logits_fn(U * scale)
-
-    U = jax.lax.stop_gradient(X) / scale
-    if spec.method == "fgsm":
-        U_adv, _ = _core.fgsm(scaled, U, y, **common)
-    else:
-        # Training wants the loss maximised, not merely a misclassification:
-        # run every step even once all rows are misclassified.
-        U_adv, _ = _core.pgd(scaled, U, y, steps=spec.steps, restarts=spec.restarts,
-                             schedule=spec.schedule, early_stop=False, **common)
-    return jax.lax.stop_gradient(U_adv * scale)
+    # Training wants the loss maximised, not merely a misclassification:
+    # run every step even once all rows are misclassified.
+    plan = plan.scaled(hp["ramp"]).with_options(early_stop=False)
+    X_adv = plan.run(logits_fn, jax.lax.stop_gradient(X), y, key)
+    return jax.lax.stop_gradient(X_adv)
 
 
 @dataclass(frozen=True)
 class AdversarialObjective:
     """Adversarial training: ``(1 - ratio) * CE(x) + ratio * CE(x_adv)``.
 
-    ``x_adv`` is the attack of :class:`AttackSpec` against the current
+    ``x_adv`` is the attack of the plan ``hp["attack"]`` against the current
     parameters, computed inside the same compiled step; ``ratio`` is
     ``hp["ratio"]`` (1 is Madry et al.'s PGD-AT, and Wong et al.'s fast FGSM-AT
-    with ``AttackSpec(method="fgsm")``).
+    with an FGSM plan from a random start).
     """
-
-    attack: AttackSpec = AttackSpec()
 
     def __call__(self, fn, params, X, Y, key, hp):
         frozen = jax.lax.stop_gradient(params)
-        X_adv = _inner_max(self.attack, lambda v: fn(frozen, v), X, Y, key, hp)
+        X_adv = _inner_max(hp["attack"], lambda v: fn(frozen, v), X, Y, key, hp)
         # One forward pass over clean and adversarial rows together.
         z = fn(params, jnp.concatenate([X, X_adv], axis=0))
         n = X.shape[0]
@@ -216,13 +175,12 @@ class TradesObjective:
     """TRADES (Zhang et al. 2019): ``CE(x) + beta * KL(p(x) || p(x_adv))``.
 
     ``x_adv`` maximises the KL divergence from the clean prediction within the
-    budget. That inner maximisation is the PGD core run on the two-logit
-    model ``[0, KL(p(x) || p(x'))]`` with label 0: its cross-entropy is
-    ``softplus(KL)``, increasing in the KL, so the PGD steps and the choice
-    of the best iterate follow the KL. ``beta`` is ``hp["beta"]``.
+    budget and constraints of the plan ``hp["attack"]``. That inner
+    maximisation is the plan's core run on the two-logit model ``[0, KL(p(x)
+    || p(x'))]`` with label 0 and the cross-entropy loss: its cross-entropy is
+    ``softplus(KL)``, increasing in the KL, so the steps and the choice of the
+    best iterate follow the KL. ``beta`` is ``hp["beta"]``.
     """
-
-    attack: AttackSpec = AttackSpec()
 
     def __call__(self, fn, params, X, Y, key, hp):
         frozen = jax.lax.stop_gradient(params)
@@ -235,10 +193,8 @@ class TradesObjective:
         zeros = jnp.zeros(X.shape[0], jnp.int32)
         # Always from a random start: at x itself the KL is at its minimum and
         # its gradient is zero, so the ascent would never leave x.
-        spec = AttackSpec(method="pgd", norm=self.attack.norm, steps=self.attack.steps,
-                          restarts=self.attack.restarts, loss="ce", random_start=True,
-                          schedule=self.attack.schedule)
-        X_adv = _inner_max(spec, kl_logits, X, zeros, key, hp)
+        plan = hp["attack"].with_options(loss="ce", random_start=True)
+        X_adv = _inner_max(plan, kl_logits, X, zeros, key, hp)
         z = fn(params, jnp.concatenate([X, X_adv], axis=0))
         n = X.shape[0]
         logp = jax.nn.log_softmax(z, axis=-1)
@@ -379,6 +335,16 @@ def _rows_bucket(n):
     return _bucket(n)
 
 
+def _traced(value):
+    """A hyper-parameter as traced arrays: floats in float32, any pytree
+    (an :class:`~skadv._core.plan.AttackPlan`) leaf by leaf."""
+    def leaf(v):
+        v = jnp.asarray(v)
+        return v.astype(jnp.float32) if jnp.issubdtype(v.dtype, jnp.floating) or \
+            v.ndim == 0 else v
+    return jax.tree_util.tree_map(leaf, value)
+
+
 def _pad(a, n_pad):
     if n_pad == 0:
         return a
@@ -460,7 +426,7 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
         opt_state = opt.build().init(params)
     else:
         opt_state = jax.tree_util.tree_map(jnp.asarray, opt_state)
-    base_hp = {k: jnp.float32(v) for k, v in (hp or {}).items()}
+    base_hp = {k: _traced(v) for k, v in (hp or {}).items()}
     l2 = jnp.float32(l2)
 
     loss_curve, val_scores = [], []

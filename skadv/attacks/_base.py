@@ -13,13 +13,14 @@ rows, does what makes the result trustworthy:
 3. returns unsuccessful rows unchanged.
 """
 
-import copy
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
 from ..constraints import FeatureConstraints, _budget_norm, budget_mask
+from ._budget import canonical_norm, resolve_budget
 from ._encoding import InputEncoder
 from ..utils._jax import as_key
 from ..utils._parallel import map_row_chunks, row_chunks
@@ -33,64 +34,46 @@ from ..utils._sklearn_compat import (
     validate_data,
 )
 
-__all__ = ["BaseAttack", "canonical_norm", "resolve_budget"]
+__all__ = ["AttackResult", "BaseAttack", "canonical_norm", "resolve_budget"]
 
-_NORM_NAMES = {"inf": "inf", "linf": "inf", np.inf: "inf", 2: 2, "2": 2, "l2": 2,
-               1: 1, "1": 1, "l1": 1}
+class AttackResult(NamedTuple):
+    """What one attack run produces, per row (the private seam between attacks).
 
-
-def canonical_norm(norm):
-    """Map the accepted spellings of a norm to ``"inf"``, ``2`` or ``1``."""
-    try:
-        return _NORM_NAMES[norm.lower() if isinstance(norm, str) else norm]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"norm must be 'inf', 2 or 1. Got {norm!r} instead.") from None
-
-
-def resolve_budget(constraints, feature_scale, X, feature_names=None):
-    """Per-feature unit of the budget and resolved constraints for data ``X``.
-
-    Shared by attacks (at ``fit``) and adversarial training (which attacks
-    inside its training step with the same budget and constraints).
-
-    Parameters
-    ----------
-    constraints : FeatureConstraints or None
-    feature_scale : {"std"}, array-like of shape (n_features,) or None
-        ``"std"``: the standard deviation of each column of ``X``.
-    X : ndarray of shape (n_samples, n_features)
-    feature_names : ndarray of str, default=None
-
-    Returns
-    -------
-    scale : ndarray of shape (n_features,)
-        Positive; a feature with zero scale gets 1 and is made immutable.
-    arrays : ConstraintArrays
+    ``transform`` stores the fields as ``success_``, ``perturbation_``,
+    ``valid_before_repair_`` and each ``extras`` entry under its own name
+    (``n_queries_``, ``minimal_distance_``, ...).
     """
-    arrays = (constraints or FeatureConstraints()).resolve(X.shape[1], feature_names)
-    scale = np.ones(X.shape[1])
-    if isinstance(feature_scale, str):
-        scale = X.std(axis=0)
-    elif feature_scale is not None:
-        scale = np.asarray(feature_scale, dtype=np.float64)
-        if scale.shape != (X.shape[1],) or np.any(scale < 0):
-            raise ValueError(
-                f"feature_scale must be 'std', None or {X.shape[1]} non-negative "
-                f"numbers. Got shape {scale.shape} instead.")
-    # A feature with zero scale has zero budget: it cannot move.
-    frozen = scale == 0
-    arrays = arrays._replace(mutable=arrays.mutable & ~frozen)
-    return np.where(frozen, 1.0, scale), arrays
+
+    X_adv: np.ndarray                # (n, d) adversarial rows, encoded space
+    success: np.ndarray              # (n,) bool, by the victim's own predict
+    perturbation: np.ndarray         # (n,) norm of X_adv - X in eps's units
+    valid_before_repair: np.ndarray  # (n,) bool
+    extras: dict                     # attribute name -> (n,) array
+
+    @classmethod
+    def concatenate(cls, parts):
+        """The results of consecutive row chunks as one."""
+        names = parts[0].extras.keys()
+        return cls(*(np.concatenate([getattr(p, f) for p in parts])
+                     for f in cls._fields[:-1]),
+                   {k: np.concatenate([p.extras[k] for p in parts]) for k in names})
+
+    def take(self, index):
+        """The result of the rows ``index``."""
+        return type(self)(*(getattr(self, f)[index] for f in self._fields[:-1]),
+                          {k: v[index] for k, v in self.extras.items()})
 
 
 class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Base class of skadv's attacks (not for direct use).
 
     Subclasses set ``_supported_norms`` and implement
-    ``_generate(X, y_idx, key) -> X_adv`` on float32 rows in *scaled* units
-    (``X / scale_``), where ``y_idx`` are class indices into the victim's
-    ``classes_`` (targets when ``targeted``).
+    ``_generate(U, y_idx, key, rows) -> (U_adv, extras)`` on rows in *scaled*
+    units (``X / scale_``), where ``y_idx`` are class indices into the
+    victim's ``classes_`` (targets when ``targeted``), ``rows`` the rows'
+    global indices (their random draws derive from them) and ``extras`` a
+    dict of per-row arrays to record (``{"n_queries_": ...}``). ``_generate``
+    sets no attribute: a thread backend runs chunks of rows on one object.
     """
 
     _parameter_constraints: dict = {
@@ -114,13 +97,6 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     # Rows handed to ``_generate``: float32 for compiled gradient attacks;
     # attacks that query a scikit-learn model use float64, its own precision.
     _work_dtype = np.float32
-    # What a transform call records per row: merged in row order when
-    # ``n_jobs`` splits the rows (:meth:`_attack_rows`).
-    _row_attributes = ("success_", "perturbation_", "valid_before_repair_")
-    # Global indices of the rows handed to ``_generate`` (None: 0..n-1). A
-    # chunk of a split transform carries its rows' indices, from which the
-    # per-row keys and counters are derived, so the rows match the serial run.
-    _row_index = None
 
     # -- victim -------------------------------------------------------------
     def _check_victim(self):
@@ -244,38 +220,79 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             with categorical columns comes back as a DataFrame with the same
             columns, dtypes and index (attacks that support it).
         """
-        check_is_fitted(self, "scale_")
         index = getattr(X, "index", None)
+        result = self._attack(X, y)
+        self._store(result)
+        return self.encoder_.decode(result.X_adv, index=index)
+
+    def _store(self, result):
+        """Record a result as the public per-row attributes of the last call."""
+        self.success_ = result.success
+        self.perturbation_ = result.perturbation
+        self.valid_before_repair_ = result.valid_before_repair
+        for name, values in result.extras.items():
+            setattr(self, name, values)
+
+    def _attack(self, X, y=None, row_ids=None, *, key=None):
+        """Attack ``X`` and return an :class:`AttackResult`; sets no attribute.
+
+        What nested attacks (a stage of
+        :class:`~skadv.attacks.ConstrainedAdaptiveAttack`, the attack
+        :class:`~skadv.attacks.TransferAttack` runs on its surrogate), row
+        chunks and :func:`~skadv.evaluation.robustness_report` consume.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+        row_ids : array-like of int, shape (n_samples,), default=None
+            Global indices of the rows (default ``0..n-1``): a row's random
+            draws are derived from its index, so a row attacked among others
+            (a chunk, the rows an earlier stage missed) gets the draws it
+            would get in the whole run.
+        key : jax.Array, default=None
+            The run's PRNG key; ``None`` derives it from ``random_state``.
+            An outer attack passes its own to the attacks it runs.
+
+        Returns
+        -------
+        result : AttackResult
+            ``X_adv`` in the encoded (all-numeric) space of the attack.
+        """
+        check_is_fitted(self, "scale_")
         X = self._validate_rows(X, reset=False)
         out_dtype = X.dtype
         X64 = np.asarray(X, dtype=np.float64)  # X itself when already float64
         if self.constraints is not None:
             self.constraints.check_clean(X64, arrays=self.constraints_)
         labels, y_idx = self._targets(X64, y)
-        key = as_key(getattr(self, "random_state", None))
-        X_adv = self._attack_rows(X64, labels, y_idx, key, out_dtype)
-        return self.encoder_.decode(X_adv, index=index)
+        rows = np.arange(len(X64)) if row_ids is None else np.asarray(row_ids)
+        if rows.shape != (len(X64),):
+            raise ValueError(
+                f"row_ids must have shape ({len(X64)},) to match X. Got {rows.shape} "
+                "instead.")
+        if key is None:
+            key = as_key(getattr(self, "random_state", None))
+        return self._attack_rows(X64, labels, y_idx, key, out_dtype, rows)
 
-    def _row_ids(self, n):
-        """Global indices of the ``n`` rows handed to ``_generate``."""
-        return np.arange(n) if self._row_index is None else np.asarray(self._row_index)
-
-    def _attack_rows(self, X, labels, y_idx, key, out_dtype):
+    def _attack_rows(self, X, labels, y_idx, key, out_dtype, rows):
         """Attack and finalise rows ``X`` (float64), split across ``n_jobs``
         joblib workers in chunks of whole batches (:mod:`skadv.utils._parallel`)
-        and merged in row order, with the per-row attributes."""
+        and merged in row order."""
         n_jobs = getattr(self, "n_jobs", None)
         chunks = row_chunks(len(X), getattr(self, "batch_size", None), n_jobs)
         if len(chunks) == 1:
-            U = (X / self.scale_).astype(self._work_dtype)
-            U_adv = np.asarray(self._generate(U, y_idx, key), dtype=np.float64)
-            return self._finalize(X, U_adv * self.scale_, labels, out_dtype)
-        parts = map_row_chunks(_attack_chunk, chunks,
-                               [self._row_ids(len(X)), X, labels, y_idx],
+            return self._attack_serial(X, labels, y_idx, key, out_dtype, rows)
+        parts = map_row_chunks(_attack_chunk, chunks, [rows, X, labels, y_idx],
                                self, key, out_dtype, n_jobs=n_jobs)
-        for name in parts[0][1]:
-            setattr(self, name, np.concatenate([p[1][name] for p in parts]))
-        return np.concatenate([p[0] for p in parts])
+        return AttackResult.concatenate(parts)
+
+    def _attack_serial(self, X, labels, y_idx, key, out_dtype, rows):
+        """One run of ``_generate`` over ``X`` and the final check."""
+        U = (X / self.scale_).astype(self._work_dtype)
+        U_adv, extras = self._generate(U, y_idx, key, rows)
+        X_adv = np.asarray(U_adv, dtype=np.float64) * self.scale_
+        return self._finalize(X, X_adv, labels, out_dtype, extras)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then attack ``X`` with the given labels ``y``.
@@ -285,7 +302,8 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         return self.fit(X, y, **fit_params).transform(X, y)
 
-    def _finalize(self, X, X_adv, labels, out_dtype):
+    def _finalize(self, X, X_adv, labels, out_dtype, extras):
+        """Repair, confirm with the victim's ``predict`` and measure: the result."""
         eps = self._eps()
         norm = self.norm_
         constraints = self.constraints or FeatureConstraints()
@@ -296,11 +314,9 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if self.constraints is None:
             # Only features without spread are held (fixed by the repair): no
             # full check needed on the hot path of unconstrained attacks.
-            self.valid_before_repair_ = ~bad & np.all(
-                X_adv[:, frozen] == X[:, frozen], axis=1)
+            valid = ~bad & np.all(X_adv[:, frozen] == X[:, frozen], axis=1)
         else:
-            self.valid_before_repair_ = (constraints.is_satisfied(X_adv, X, arrays=c)
-                                         & ~bad)
+            valid = constraints.is_satisfied(X_adv, X, arrays=c) & ~bad
         Z = constraints.repair(X_adv, X, eps=eps, norm=norm, scale=self.scale_, arrays=c)
         Z = self._postprocess(X, Z, labels)
         if self._bisection_steps:
@@ -318,10 +334,9 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             # A returned clean row already misclassified (or in the target
             # class) is a success as returned: success_ describes those rows.
             success[failed] = self._is_adversarial(Z_out[failed], labels[failed])
-        self.success_ = success
         delta = (np.asarray(Z_out, dtype=np.float64) - X) / self.scale_
-        self.perturbation_ = _budget_norm(delta, norm, budget_mask(c))
-        return Z_out
+        return AttackResult(Z_out, success, _budget_norm(delta, norm, budget_mask(c)),
+                            valid, dict(extras))
 
     def _postprocess(self, X, Z, labels):
         """Hook after the repair (minimal-distance attacks bisect to the boundary)."""
@@ -397,16 +412,8 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 def _attack_chunk(start, stop, rows, X, labels, y_idx, attack, key, out_dtype):
     """One chunk of :meth:`BaseAttack._attack_rows`, in a joblib worker.
 
-    Works on a shallow copy: with a thread backend the attack object is shared.
-    Returns the adversarial rows and the chunk's per-row attributes.
+    The attack is only read (a thread backend shares it between chunks); the
+    chunk carries its rows' global indices, from which the per-row random
+    draws derive, so the merged result equals the serial run's.
     """
-    attack = copy.copy(attack)
-    attack.n_jobs = 1
-    attack._row_index = rows
-    if isinstance(getattr(attack, "random_state", None), np.random.RandomState):
-        # Nested attacks (TransferAttack's) draw from it: every chunk starts
-        # from the state the serial run would see.
-        attack.random_state = copy.deepcopy(attack.random_state)
-    X_adv = attack._attack_rows(X, labels, y_idx, key, out_dtype)
-    return X_adv, {name: getattr(attack, name) for name in attack._row_attributes
-                   if hasattr(attack, name)}
+    return attack._attack_serial(X, labels, y_idx, key, out_dtype, rows)

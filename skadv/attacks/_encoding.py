@@ -29,6 +29,7 @@ import numpy as np
 
 from ..constraints import _expressions as _ex
 from ..constraints import ConstraintArrays
+from ._budget import resolve_budget
 from ..utils._sklearn_compat import column_transformer_indices
 
 __all__ = ["InputEncoder"]
@@ -282,8 +283,6 @@ class InputEncoder:
         ``feature_scale="std"`` uses each numeric column's standard deviation
         and 1 for category indicators.
         """
-        from ._base import resolve_budget
-
         if self.identity:
             return resolve_budget(constraints, feature_scale, X, feature_names)
         raw_scale = None if isinstance(feature_scale, str) else feature_scale

@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import get_tags
 
 from ..models._differentiable import Chain, Differentiable, as_differentiable
+from ._base import BaseAttack
 from ..utils._sklearn_compat import HasMethods, Interval, _fit_context, check_is_fitted
 
 __all__ = ["BPDA", "EOT", "AdaptiveView"]
@@ -167,12 +168,20 @@ class _AdaptiveAttack(TransformerMixin, BaseEstimator):
         -------
         X_adv : ndarray of shape (n_samples, n_features)
         """
+        index = getattr(X, "index", None)
+        result = self._attack(X, y)
+        BaseAttack._store(self, result)
+        return self.encoder_.decode(result.X_adv, index=index)
+
+    @property
+    def encoder_(self):
+        """The wrapped attack's input encoder (categorical columns <-> one-hot)."""
+        return self.attack_.encoder_
+
+    def _attack(self, X, y=None, row_ids=None, *, key=None):
+        """The wrapped attack's :class:`~skadv.attacks._base.AttackResult`."""
         check_is_fitted(self, "attack_")
-        X_adv = self.attack_.transform(X, y)
-        for name in ("success_", "perturbation_", "n_queries_", "valid_before_repair_"):
-            if hasattr(self.attack_, name):
-                setattr(self, name, getattr(self.attack_, name))
-        return X_adv
+        return self.attack_._attack(X, y, row_ids, key=key)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then attack ``X`` with the given labels ``y``."""

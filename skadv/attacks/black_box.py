@@ -20,6 +20,7 @@ from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
 from .._core import query as _bb
 from ._base import BaseAttack
+from .white_box import PGDAttack
 
 __all__ = ["HopSkipJumpAttack", "SquareAttack", "TransferAttack"]
 
@@ -28,7 +29,6 @@ class _QueryAttack(BaseAttack):
     """Shared plumbing of attacks that query the victim: oracles, batching, counts."""
 
     _work_dtype = np.float64
-    _row_attributes = BaseAttack._row_attributes + ("n_queries_",)
 
     def _class_index(self, labels):
         classes = np.asarray(self.estimator.classes_)
@@ -51,10 +51,11 @@ class _QueryAttack(BaseAttack):
             return pred == y_idx[rows] if self.targeted else pred != y_idx[rows]
         return is_adv
 
-    def _run(self, attack_batch, U, y_idx, key):
+    def _run(self, attack_batch, U, y_idx, key, rows):
         """Run ``attack_batch(U, y_idx, keys, live) -> (U_adv, n_queries)`` over
-        fixed-size row batches; padded rows are marked not ``live`` (no queries)."""
-        keys = _bb.row_seeds(key, U.shape[0], self._row_ids(U.shape[0]))
+        fixed-size row batches; padded rows are marked not ``live`` (no queries).
+        Returns ``(U_adv, {"n_queries_": ...})``."""
+        keys = _bb.row_seeds(key, U.shape[0], rows)
         ids = np.arange(U.shape[0])
 
         def batch(Ub, yb, kb, ib):
@@ -63,8 +64,7 @@ class _QueryAttack(BaseAttack):
 
         U_adv, n_queries = map_batches(batch, [U, y_idx, keys, ids], self.batch_size,
                                        verbose=self.verbose, desc=type(self).__name__)
-        self.n_queries_ = n_queries.astype(np.int64)
-        return U_adv
+        return U_adv, {"n_queries_": n_queries.astype(np.int64)}
 
     def _fit_extra(self, X):
         self.n_fit_queries_ = 0
@@ -247,7 +247,7 @@ class SquareAttack(_QueryAttack):
             return np.stack([np.zeros_like(S), S], axis=1)
         return S
 
-    def _generate(self, U, y_idx, key):
+    def _generate(self, U, y_idx, key, rows):
         project = self._project(self.eps)
         mutable = np.asarray(self.constraints_.mutable, bool)
 
@@ -271,7 +271,7 @@ class SquareAttack(_QueryAttack):
                 project=project, active=live)
             return U_adv, nq
 
-        return self._run(attack_batch, U, y_idx, key)
+        return self._run(attack_batch, U, y_idx, key, rows)
 
 
 SquareAttack.__doc__ = SquareAttack.__doc__.replace("{shared}", _SHARED_DOC.strip())
@@ -412,7 +412,7 @@ class HopSkipJumpAttack(_QueryAttack):
             return None
         return lo, hi
 
-    def _generate(self, U, y_idx, key):
+    def _generate(self, U, y_idx, key, rows):
         project = self._project(None)
         mutable = np.asarray(self.constraints_.mutable, bool)
         box = self._box()
@@ -426,7 +426,7 @@ class HopSkipJumpAttack(_QueryAttack):
                 stop_dist=self.eps, active=live)
             return U_adv, nq
 
-        return self._run(attack_batch, U, y_idx, key)
+        return self._run(attack_batch, U, y_idx, key, rows)
 
 
 HopSkipJumpAttack.__doc__ = HopSkipJumpAttack.__doc__.replace(
@@ -507,7 +507,6 @@ class TransferAttack(BaseAttack):
     }
     _supported_norms = ("inf", 2, 1)
     _work_dtype = np.float64
-    _row_attributes = BaseAttack._row_attributes + ("n_queries_",)
 
     def __init__(self, estimator=None, *, surrogate=None, attack=None, eps=0.1,
                  norm="inf", labels="victim", constraints=None, feature_scale=None,
@@ -572,8 +571,6 @@ class TransferAttack(BaseAttack):
             hidden_layer_sizes=(64,), max_iter=500, random_state=seed))
 
     def _inner_attack(self):
-        from .white_box import PGDAttack
-
         inner = PGDAttack(steps=20) if self.attack is None else self.attack
         return clone(inner).set_params(
             estimator=self.surrogate_, eps=self.eps, norm=self.norm_,
@@ -581,7 +578,7 @@ class TransferAttack(BaseAttack):
             feature_scale=self.scale_, targeted=self.targeted,
             random_state=self.random_state)
 
-    def _generate(self, U, y_idx, key):
+    def _generate(self, U, y_idx, key, rows):
         X = U * self.scale_
         labels = np.asarray(self.estimator.classes_)[y_idx]
         # A class the surrogate never saw cannot be attacked (or reached) on it.
@@ -589,12 +586,12 @@ class TransferAttack(BaseAttack):
         X_adv = X.copy()
         if known.any():
             inner = self._inner_attack().fit(X[known])
-            # Rows keep their global numbers (their random starts): a row's
-            # result depends neither on the other rows nor on n_jobs chunks.
-            inner._row_index = self._row_ids(len(U))[known]
-            X_adv[known] = inner.transform(X[known], labels[known])
-        self.n_queries_ = np.zeros(len(U), dtype=np.int64)
-        return X_adv / self.scale_
+            # Rows keep their global numbers (their random starts) and the
+            # run's key: a row's result depends neither on the other rows nor
+            # on n_jobs chunks.
+            X_adv[known] = inner._attack(X[known], labels[known], rows[known],
+                                         key=key).X_adv
+        return X_adv / self.scale_, {"n_queries_": np.zeros(len(U), dtype=np.int64)}
 
 
 TransferAttack.__doc__ = TransferAttack.__doc__.replace("{shared}", _SHARED_DOC.strip())

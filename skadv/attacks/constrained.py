@@ -9,8 +9,6 @@ each row. Every stage sees the same constraints, budget and victim; every
 returned row satisfies the constraints.
 """
 
-import copy
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.metaestimators import available_if
@@ -18,7 +16,10 @@ from sklearn.utils.metaestimators import available_if
 from ..constraints import FeatureConstraints
 from ..models._differentiable import as_differentiable
 from ..utils._parallel import N_JOBS_DOC
+from ..exceptions import NotDifferentiableError
 from ._base import BaseAttack
+from .black_box import HopSkipJumpAttack, SquareAttack
+from .white_box import AutoPGDAttack
 
 __all__ = ["ConstrainedAdaptiveAttack"]
 
@@ -141,7 +142,6 @@ class ConstrainedAdaptiveAttack(BaseAttack):
         "attacks": [list, None],
     }
     _work_dtype = np.float64
-    _row_attributes = BaseAttack._row_attributes + ("succeeded_by_", "n_queries_")
 
     def __init__(self, estimator=None, *, eps=0.1, norm="inf", attacks=None,
                  constraints=None, feature_scale=None, targeted=False, random_state=None,
@@ -162,13 +162,10 @@ class ConstrainedAdaptiveAttack(BaseAttack):
         return self.estimator if self.encoder_.identity else _EncodedVictim(self)
 
     def _default_stages(self, victim):
-        from .black_box import HopSkipJumpAttack, SquareAttack
-        from .white_box import AutoPGDAttack
-
         stages = []
         try:
             as_differentiable(victim)
-        except TypeError:
+        except NotDifferentiableError:
             pass
         else:
             stages.append(("autopgd", AutoPGDAttack(steps=100)))
@@ -217,7 +214,7 @@ class ConstrainedAdaptiveAttack(BaseAttack):
         self.n_fit_queries_ = int(sum(getattr(s, "n_fit_queries_", 0)
                                       for _, s in self.attacks_))
 
-    def _generate(self, U, y_idx, key):
+    def _generate(self, U, y_idx, key, rows):
         X = U * self.scale_
         n = len(X)
         labels = np.asarray(self.estimator.classes_)[y_idx]
@@ -225,31 +222,26 @@ class ConstrainedAdaptiveAttack(BaseAttack):
         found = np.zeros(n, dtype=bool)
         by = np.full(n, "", dtype=object)
         queries = np.zeros(n, dtype=np.int64)
-        rows = self._row_ids(n)
         for name, stage in self.attacks_:
             todo = np.flatnonzero(~found)
             if not todo.size:
                 break
-            # Rows keep their global numbers: their random draws do not
-            # depend on which rows an earlier stage turned. (A copy: with a
-            # thread backend, n_jobs chunks share the fitted stages.)
-            stage = copy.copy(stage)
-            stage._row_index = rows[todo]
-            X_adv[todo] = stage.transform(X[todo], labels[todo])
-            turned = np.asarray(stage.success_, bool)
-            found[todo[turned]] = True
-            by[todo[turned]] = name
-            if hasattr(stage, "n_queries_"):
-                queries[todo] += np.asarray(stage.n_queries_, dtype=np.int64)
-        self.succeeded_by_ = by
-        self.n_queries_ = queries
-        return X_adv / self.scale_
+            # Rows keep their global numbers, and the stages the run's key:
+            # their random draws do not depend on which rows an earlier stage
+            # turned, nor on n_jobs chunks.
+            result = stage._attack(X[todo], labels[todo], rows[todo], key=key)
+            X_adv[todo] = result.X_adv
+            found[todo[result.success]] = True
+            by[todo[result.success]] = name
+            if "n_queries_" in result.extras:
+                queries[todo] += result.extras["n_queries_"].astype(np.int64)
+        return X_adv / self.scale_, {"succeeded_by_": by, "n_queries_": queries}
 
-    def _finalize(self, X, X_adv, labels, out_dtype):
-        Z = super()._finalize(X, X_adv, labels, out_dtype)
+    def _finalize(self, X, X_adv, labels, out_dtype, extras):
+        result = super()._finalize(X, X_adv, labels, out_dtype, extras)
         # The stages checked success themselves; the final check has the last word.
-        self.succeeded_by_ = np.where(self.success_, self.succeeded_by_, "").astype(object)
-        return Z
+        by = np.where(result.success, result.extras["succeeded_by_"], "").astype(object)
+        return result._replace(extras={**result.extras, "succeeded_by_": by})
 
 
 ConstrainedAdaptiveAttack.__doc__ = ConstrainedAdaptiveAttack.__doc__.replace(

@@ -244,7 +244,6 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
     }
     _supported_norms = ("inf", 2, 1)
     _work_dtype = np.float64
-    _row_attributes = BaseAttack._row_attributes + ("minimal_distance_", "exact_")
 
     def __init__(self, estimator=None, *, eps=None, norm="inf", time_limit=None,
                  constraints=None, feature_scale=None, targeted=False, verbose=False,
@@ -263,21 +262,21 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
         self._fit_trees()
         self._milp = _tc.TreeMILP(self.ensemble_, self._keys, self._n_keys, self._integer)
 
-    def _generate(self, U, y_idx, key):
+    def _generate(self, U, y_idx, key, rows):
         X = U * self.scale_
         lower, upper, mutable = self._bounds(X)
         n = len(X)
         X_adv, dist = X.copy(), np.full(n, np.inf)
         exact = np.ones(n, dtype=bool)
-        rows = range(n)
+        order = range(n)
         if self.verbose:
             try:
                 from tqdm.auto import tqdm
 
-                rows = tqdm(rows, desc=type(self).__name__, unit="row")
+                order = tqdm(order, desc=type(self).__name__, unit="row")
             except ImportError:  # the progress extra is optional
                 pass
-        for i in rows:  # one MILP (per class) per row: solver calls, not NumPy work
+        for i in order:  # one MILP (per class) per row: solver calls, not NumPy work
             x, dist[i], exact[i] = self._milp.solve(
                 X[i], int(y_idx[i]), norm=self.norm_, scale=self.scale_, lower=lower[i],
                 upper=upper[i], mutable=mutable, groups=self._groups, targeted=self.targeted,
@@ -301,9 +300,7 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
                 X_adv[i] = X[i] if x is None else x
         if self.constraints_.relations is not None:
             exact &= self.constraints.is_satisfied(X_adv, X, arrays=self.constraints_)
-        self.minimal_distance_ = dist
-        self.exact_ = exact
-        return X_adv / self.scale_
+        return X_adv / self.scale_, {"minimal_distance_": dist, "exact_": exact}
 
 
 ExactTreeAttack.__doc__ = ExactTreeAttack.__doc__.replace("{trees}", _TREE_DOC.strip()).replace(
@@ -413,7 +410,7 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
         self._fit_trees()
         self._fit_references(X)
 
-    def _generate(self, U, y_idx, key):
+    def _generate(self, U, y_idx, key, rows):
         keys, integer, scale = self._keys, self._integer, self.scale_
         k = min(self.init_size, len(self.reference_))
         ref_cells = _tc.cells_of(self.reference_, keys, integer)
@@ -439,7 +436,7 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
                 max_iter=self.steps)
             return X_adv / scale, count
 
-        return self._run(attack_batch, U, y_idx, key)
+        return self._run(attack_batch, U, y_idx, key, rows)
 
 
 GreedyTreeAttack.__doc__ = GreedyTreeAttack.__doc__.replace("{trees}", _TREE_DOC.strip()).replace(

@@ -6,15 +6,16 @@ from numbers import Integral, Real
 
 import numpy as np
 import jax
-import jax.numpy as jnp
 
-from ..constraints import FeatureConstraints, project_relaxed, recompute_derived
+from .._core import attacks as _core
+from .._core.plan import AttackPlan
+from ..constraints import FeatureConstraints
 from ..models._differentiable import as_differentiable
 from ..utils._jax import map_batches
 from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import Interval, StrOptions
-from .._core import attacks as _core
 from ._base import BaseAttack
+from ._budget import canonical_norm, resolve_budget
 
 __all__ = [
     "AutoPGDAttack",
@@ -82,44 +83,92 @@ class ScaledInput:
         return self.fn(inner, U * scale)
 
 
-@partial(jax.jit, static_argnames=("core", "fn", "static"))
-def _run(core, fn, params, x, y, rows, key, traced, carr, static):
-    """One compiled call of an attack core on a batch.
+@partial(jax.jit, static_argnames=("fn",))
+def _run(fn, params, plan, u, y, rows, key):
+    """One compiled call of an attack plan on a batch.
 
-    Cached by (core, network structure, static options, shapes): new victims of
-    the same architecture, new budgets and new data reuse the compiled code.
-    Row ``i``'s key is ``fold_in(key, i)`` (``rows`` are global row indices),
-    so a row's result does not depend on the batching.
+    Cached by (network structure, the plan's core and static options,
+    shapes): new victims of the same architecture, new budgets and new data
+    reuse the compiled code. Row ``i``'s key is ``fold_in(key, i)`` (``rows``
+    are global row indices), so a row's result does not depend on the batching.
     """
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(rows)
-    return core(lambda z: fn(params, z), x, y, key=keys,
-                project=partial(project_relaxed, carr), **traced, **dict(static))
+    return plan.run_scaled(lambda z: fn(params, z), u, y, keys)
 
 
-@dataclass(frozen=True)
-class DerivedInput:
-    """``fn`` with the derived features recomputed from their inputs.
+def _step_norm(norm, arrays):
+    """The norm of the iterative steps (``"inf-polytope"`` inside linear relations).
 
-    Params ``(inner, relations)``: the loss sees ``debt_ratio`` move when
-    ``debt`` does, so its gradient flows through the relation.
+    With linear relations and an L-inf budget, the steps follow the gradient
+    and the in-step projection imposes ball, box and relations at once
+    (:data:`skadv._core.attacks.NORMS`).
     """
+    rel = arrays.relations
+    if norm == "inf" and rel is not None and len(rel.b):
+        return "inf-polytope"
+    return norm
 
-    fn: object
 
-    def __call__(self, params, U):
-        inner, rel = params
-        return self.fn(inner, recompute_derived(rel, U, xp=jnp))
+def make_plan(core, *, norm, eps, scale, arrays, traced, static, freeze_discrete=False):
+    """The :class:`~skadv._core.plan.AttackPlan` of a white-box attack.
+
+    Parameters
+    ----------
+    core : callable
+        Core of :mod:`skadv._core.attacks`.
+    norm : {"inf", 2, 1}
+    eps : float or None
+        The budget (None: unbounded), in units of ``scale``.
+    scale : ndarray of shape (n_features,)
+    arrays : ConstraintArrays
+        Resolved constraints, in the units of ``X``.
+    traced, static : dict
+        The core's traced scalars and static options.
+    freeze_discrete : bool, default=False
+        Hold integer and one-hot features fixed (they become immutable).
+
+    Returns
+    -------
+    plan : AttackPlan
+    """
+    c = arrays.rescale(scale)
+    mutable = np.asarray(c.mutable, bool)
+    discrete = np.asarray(c.integer, bool) | (np.asarray(c.group) >= 0)
+    if freeze_discrete:
+        mutable = mutable & ~discrete
+    if eps is not None:
+        # A discrete feature the budget cannot move by one unit stays put:
+        # relaxed, the steps would lean on a move the final rounding undoes.
+        mutable = mutable & ~(discrete & (eps * scale < 1.0 - 1e-9))
+    carr = c._replace(lower=np.asarray(c.lower, np.float32),
+                      upper=np.asarray(c.upper, np.float32), mutable=mutable)
+    if c.relations is not None:
+        # Linear relations projected inside every step within the L-inf
+        # budget (the final repair is exact); derived features enter the loss.
+        rel = c.relations
+        radius = eps if norm == "inf" and eps is not None else np.inf
+        rel = rel._replace(G=np.asarray(rel.G, np.float32), b=np.asarray(rel.b, np.float32),
+                           unit=np.asarray(rel.unit, np.float32)).with_radius(radius)
+        carr = carr._replace(relations=rel)
+    traced = {k: np.float32(v) for k, v in traced.items()}
+    static = tuple(sorted(static.items(), key=lambda kv: kv[0]))
+    return AttackPlan(core, static, traced, carr, np.asarray(scale, np.float32))
 
 
 class WhiteBoxAttack(BaseAttack):
-    """Base of gradient attacks: the victim must have a differentiable view."""
+    """Base of gradient attacks: the victim must have a differentiable view.
+
+    Subclasses implement ``_core_options(norm, arrays) -> (core, traced,
+    static)``; :meth:`_plan` turns them into the attack's
+    :class:`~skadv._core.plan.AttackPlan`, which ``transform`` runs on
+    batches and adversarial training inside its training step.
+    """
 
     def _check_victim(self):
         super()._check_victim()
-        as_differentiable(self.estimator)  # TypeError naming the black-box attacks
+        as_differentiable(self.estimator)  # NotDifferentiableError naming the black-box attacks
 
-    def _check_loss(self, loss):
-        n_classes = len(self.estimator.classes_)
+    def _check_loss(self, loss, n_classes):
         need = 4 if self.targeted else 3
         if loss == "dlr" and n_classes < need:
             raise ValueError(
@@ -128,77 +177,77 @@ class WhiteBoxAttack(BaseAttack):
                 f"the gap between the largest and the third largest logit); the victim "
                 f"has {n_classes}. Use loss='ce' or loss='cw' instead.")
 
-    def _step_norm(self):
-        """The norm of the iterative steps (``"inf-polytope"`` inside linear relations).
+    def _fit_extra(self, X):
+        loss = getattr(self, "loss", None)
+        if loss is not None:
+            self._check_loss(loss, len(self.estimator.classes_))
 
-        With linear relations and an L-inf budget, the steps follow the
-        gradient and the in-step projection imposes ball, box and relations
-        at once (:data:`skadv._core.attacks.NORMS`).
+    def _plan(self, freeze_discrete=False):
+        """This fitted attack's plan."""
+        core, traced, static = self._core_options(self.norm_, self.constraints_)
+        return make_plan(core, norm=self.norm_, eps=self._eps(), scale=self.scale_,
+                         arrays=self.constraints_, traced=traced, static=static,
+                         freeze_discrete=freeze_discrete)
+
+    def _training_plan(self, X, n_classes, feature_names=None):
+        """The plan of this (unfitted) attack for training on rows ``X``.
+
+        What the attack would run at ``fit(X)`` on a victim with ``n_classes``
+        classes: its parameters validated, its budget and constraints resolved
+        on ``X``, its own core and options -- nothing reinterpreted.
         """
-        rel = self.constraints_.relations
-        if self.norm_ == "inf" and rel is not None and len(rel.b):
-            return "inf-polytope"
-        return self.norm_
+        self._validate_params()
+        norm = canonical_norm(self.norm)
+        if norm not in self._supported_norms:
+            raise ValueError(
+                f"{type(self).__name__} supports norm in {list(self._supported_norms)}. "
+                f"Got norm={self.norm!r} instead.")
+        if self.targeted:
+            raise ValueError(
+                "A targeted attack cannot train a defense (it moves rows towards "
+                "given targets, not away from their labels). Use targeted=False.")
+        loss = getattr(self, "loss", None)
+        if loss is not None:
+            self._check_loss(loss, n_classes)
+        scale, arrays = resolve_budget(self.constraints, self.feature_scale, X, feature_names)
+        core, traced, static = self._core_options(norm, arrays)
+        return make_plan(core, norm=norm, eps=self._eps(), scale=scale, arrays=arrays,
+                         traced=traced, static=static)
 
-    def _run_core(self, core, U, y_idx, key, *, traced, static, freeze_discrete=False):
-        """Run ``core`` over fixed-shape batches of ``U`` and return ``U_adv``.
-
-        ``freeze_discrete`` holds integer and one-hot features fixed (they
-        become immutable for this run).
-        """
+    def _run_core(self, U, y_idx, key, rows, *, freeze_discrete=False):
+        """Run the attack's plan over fixed-shape batches of ``U``; return ``U_adv``."""
         diff = as_differentiable(self.estimator)
         if np.all(self.scale_ == 1.0):  # absolute budgets: no rescaling per forward
             fn, params = diff.fn, diff.params
         else:
             fn = ScaledInput(diff.fn)
             params = (diff.params, np.asarray(self.scale_, np.float32))
-        c = self.constraints_.rescale(self.scale_)
-        mutable = np.asarray(c.mutable, bool)
-        discrete = np.asarray(c.integer, bool) | (np.asarray(c.group) >= 0)
-        if freeze_discrete:
-            mutable = mutable & ~discrete
-        eps = self._eps()
-        if eps is not None:
-            # A discrete feature the budget cannot move by one unit stays put:
-            # relaxed, the steps would lean on a move the final rounding undoes.
-            mutable = mutable & ~(discrete & (eps * self.scale_ < 1.0 - 1e-9))
-        carr = c._replace(lower=np.asarray(c.lower, np.float32),
-                          upper=np.asarray(c.upper, np.float32), mutable=mutable)
-        if c.relations is not None:
-            # Linear relations projected inside every step within the L-inf
-            # budget (the final repair is exact); derived features enter the loss.
-            rel = c.relations
-            radius = eps if self.norm_ == "inf" and eps is not None else np.inf
-            rel = rel._replace(G=np.asarray(rel.G, np.float32), b=np.asarray(rel.b, np.float32),
-                               unit=np.asarray(rel.unit, np.float32)).with_radius(radius)
-            carr = carr._replace(relations=rel)
-            if rel.spec.derived:
-                fn, params = DerivedInput(fn), (params, rel)
-        traced = {k: np.float32(v) for k, v in traced.items()}
-        static = tuple(sorted(static.items(), key=lambda kv: kv[0]))
+        plan = self._plan(freeze_discrete)
 
         def batch(xb, yb, rb):
-            return _run(core, fn, params, xb, yb, rb, key, traced, carr, static)
+            return _run(fn, params, plan, xb, yb, rb, key)
 
-        rows = self._row_ids(U.shape[0]).astype(np.int32)
-        U_adv, _ = map_batches(batch, [U, y_idx, rows], self.batch_size,
-                               verbose=self.verbose, desc=type(self).__name__,
-                               concurrent=True)
+        U_adv, _ = map_batches(batch, [U, y_idx, np.asarray(rows, np.int32)],
+                               self.batch_size, verbose=self.verbose,
+                               desc=type(self).__name__, concurrent=True)
         return U_adv
 
-    def _run_minimal(self, core, U, y_idx, key, *, traced, static):
-        """Run a minimal-distance core; redo the rows rounding would undo.
+    def _generate(self, U, y_idx, key, rows):
+        return self._run_core(U, y_idx, key, rows), {}
+
+    def _run_minimal(self, U, y_idx, key, rows):
+        """Run a minimal-distance plan; redo the rows rounding would undo.
 
         A minimal step lands just past the boundary, so rounding its integer
         features or snapping its one-hot groups (the final repair) often
         moves the row back. Those rows are attacked again with the discrete
         features held fixed. The second run uses the same compiled code.
         """
-        U_adv = self._run_core(core, U, y_idx, key, traced=traced, static=static)
+        U_adv = self._run_core(U, y_idx, key, rows)
         c = self.constraints_
         discrete = (np.asarray(c.integer, bool) | (np.asarray(c.group) >= 0)) & c.mutable
         if not discrete.any():
-            return U_adv
+            return U_adv, {}
         X = U.astype(np.float64) * self.scale_
         Z = (self.constraints or FeatureConstraints()).repair(
             U_adv * self.scale_, X, eps=self._eps(), norm=self.norm_, scale=self.scale_,
@@ -206,10 +255,9 @@ class WhiteBoxAttack(BaseAttack):
         labels = np.asarray(self.estimator.classes_)[y_idx]
         undone = ~self._is_adversarial(Z.astype(U.dtype), labels)
         if undone.any():
-            again = self._run_core(core, U, y_idx, key, traced=traced, static=static,
-                                   freeze_discrete=True)
+            again = self._run_core(U, y_idx, key, rows, freeze_discrete=True)
             U_adv = np.where(undone[:, None], again, U_adv)
-        return U_adv
+        return U_adv, {}
 
 
 @_fill_doc
@@ -289,15 +337,11 @@ class FGSMAttack(WhiteBoxAttack):
         self.verbose = verbose
         self.n_jobs = n_jobs
 
-    def _fit_extra(self, X):
-        self._check_loss(self.loss)
-
-    def _generate(self, U, y_idx, key):
+    def _core_options(self, norm, arrays):
         step = self.eps if self.step_size is None else self.step_size
-        return self._run_core(
-            _core.fgsm, U, y_idx, key, traced={"eps": self.eps, "step_size": step},
-            static={"norm": self.norm_, "loss": self.loss, "targeted": self.targeted,
-                    "random_start": self.random_start})
+        return (_core.fgsm, {"eps": self.eps, "step_size": step},
+                {"norm": norm, "loss": self.loss, "targeted": self.targeted,
+                 "random_start": self.random_start})
 
 
 @_fill_doc
@@ -388,20 +432,12 @@ class PGDAttack(WhiteBoxAttack):
         self.verbose = verbose
         self.n_jobs = n_jobs
 
-    def _fit_extra(self, X):
-        self._check_loss(self.loss)
-
-    def _step_size(self):
-        return 2.5 * self.eps / self.steps if self.step_size is None else self.step_size
-
-    def _generate(self, U, y_idx, key):
-        return self._run_core(
-            _core.pgd, U, y_idx, key,
-            traced={"eps": self.eps, "step_size": self._step_size()},
-            static={"norm": self._step_norm(), "loss": self.loss, "targeted": self.targeted,
-                    "steps": self.steps, "restarts": self.restarts,
-                    "random_start": self.random_start,
-                    "schedule": self.step_schedule})
+    def _core_options(self, norm, arrays):
+        step = 2.5 * self.eps / self.steps if self.step_size is None else self.step_size
+        return (_core.pgd, {"eps": self.eps, "step_size": step},
+                {"norm": _step_norm(norm, arrays), "loss": self.loss,
+                 "targeted": self.targeted, "steps": self.steps, "restarts": self.restarts,
+                 "random_start": self.random_start, "schedule": self.step_schedule})
 
 
 @_fill_doc
@@ -489,14 +525,10 @@ class AutoPGDAttack(WhiteBoxAttack):
         self.verbose = verbose
         self.n_jobs = n_jobs
 
-    def _fit_extra(self, X):
-        self._check_loss(self.loss)
-
-    def _generate(self, U, y_idx, key):
-        return self._run_core(
-            _core.apgd, U, y_idx, key, traced={"eps": self.eps},
-            static={"norm": self._step_norm(), "loss": self.loss, "targeted": self.targeted,
-                    "steps": self.steps, "restarts": self.restarts})
+    def _core_options(self, norm, arrays):
+        return (_core.apgd, {"eps": self.eps},
+                {"norm": _step_norm(norm, arrays), "loss": self.loss,
+                 "targeted": self.targeted, "steps": self.steps, "restarts": self.restarts})
 
 
 @_fill_doc
@@ -605,14 +637,16 @@ class CarliniWagnerL2Attack(WhiteBoxAttack):
         # A positive confidence asks for a margin: do not walk back to zero.
         return 0 if self.confidence > 0 else 20
 
-    def _generate(self, U, y_idx, key):
-        return self._run_minimal(
-            _core.cw_l2, U, y_idx, key,
-            traced={"eps": np.inf if self.eps is None else self.eps,
-                    "confidence": self.confidence, "learning_rate": self.learning_rate,
-                    "initial_const": self.initial_const},
-            static={"steps": self.steps, "binary_search_steps": self.binary_search_steps,
-                    "targeted": self.targeted, "abort_early": self.abort_early})
+    def _core_options(self, norm, arrays):
+        return (_core.cw_l2,
+                {"eps": np.inf if self.eps is None else self.eps,
+                 "confidence": self.confidence, "learning_rate": self.learning_rate,
+                 "initial_const": self.initial_const},
+                {"steps": self.steps, "binary_search_steps": self.binary_search_steps,
+                 "targeted": self.targeted, "abort_early": self.abort_early})
+
+    def _generate(self, U, y_idx, key, rows):
+        return self._run_minimal(U, y_idx, key, rows)
 
 
 @_fill_doc
@@ -694,9 +728,11 @@ class DeepFoolAttack(WhiteBoxAttack):
         self.verbose = verbose
         self.n_jobs = n_jobs
 
-    def _generate(self, U, y_idx, key):
-        return self._run_minimal(
-            _core.deepfool, U, y_idx, key,
-            traced={"eps": np.inf if self.eps is None else self.eps,
-                    "overshoot": self.overshoot},
-            static={"norm": self.norm_, "steps": self.steps, "targeted": self.targeted})
+    def _core_options(self, norm, arrays):
+        return (_core.deepfool,
+                {"eps": np.inf if self.eps is None else self.eps,
+                 "overshoot": self.overshoot},
+                {"norm": norm, "steps": self.steps, "targeted": self.targeted})
+
+    def _generate(self, U, y_idx, key, rows):
+        return self._run_minimal(U, y_idx, key, rows)

@@ -6,7 +6,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import has_fit_parameter
 
-from ..attacks._base import canonical_norm, resolve_budget
+from ..attacks import FGSMAttack, PGDAttack
+from ..attacks.white_box import WhiteBoxAttack
 from ..utils._sklearn_compat import (
     HasMethods,
     Interval,
@@ -15,15 +16,13 @@ from ..utils._sklearn_compat import (
     _fit_context,
 )
 from ._base import BaseDefense, fresh_classifier, is_jax_model
-from .._core.train import AdversarialObjective, AttackSpec, TradesObjective
+from .._core.train import AdversarialObjective, TradesObjective
 
 __all__ = ["AdversarialTrainingClassifier"]
 
 
 def default_attack():
     """The attack used when none is given: ``PGDAttack()`` (L-inf, eps=0.1, 10 steps)."""
-    from ..attacks import PGDAttack
-
     return PGDAttack()
 
 
@@ -58,7 +57,9 @@ class AdversarialTrainingClassifier(BaseDefense):
       attack on the current model within the attack's budget;
     - ``"fgsm"``: fast adversarial training (Wong et al. 2020), the same loss
       with ``x_adv`` one FGSM step of ``1.25 * eps`` (or the attack's
-      ``step_size``) from a uniformly random start;
+      ``step_size``) from a uniformly random start, within the attack's
+      ``eps``, ``norm``, ``loss``, ``constraints`` and ``feature_scale``
+      (whatever the attack's class: this method asks for that step);
     - ``"trades"``: TRADES (Zhang et al. 2019), minimising
       ``CE(x) + beta * KL(p(x) || p(x_adv))`` where ``x_adv`` maximises the
       KL divergence; ``beta`` trades clean for robust accuracy.
@@ -68,12 +69,18 @@ class AdversarialTrainingClassifier(BaseDefense):
     model's compiled training step (the shared training engine): one compiled
     epoch per data shape, re-used across budgets and ``beta`` (they are traced,
     so ``GridSearchCV`` over ``attack__eps`` or ``beta`` does not recompile).
-    The attack's ``eps``, ``norm``, ``steps``, ``step_size``, ``restarts``,
-    ``loss``, ``random_start``, ``step_schedule``, ``constraints`` and
-    ``feature_scale`` define the training attack, whatever its class; the
-    inner model's ``max_iter``, ``batch_size``, ``learning_rate_init``,
-    ``random_state`` and stopping rule define the training (its
-    ``early_stopping`` monitors clean validation accuracy).
+    The training step runs the compiled plan of the very attack given
+    (``PGDAttack``, ``FGSMAttack`` or ``AutoPGDAttack``, with all its options
+    and its ``constraints`` -- bounds, immutable, increase/decrease-only
+    features, linear relations and derived features -- projected in every
+    step as :meth:`transform` does); an attack without a plan (black-box,
+    tree, wrappers) raises a ``ValueError`` rather than being replaced by
+    another. Integer and one-hot features the budget can move are rounded by
+    the attack's final float64 repair, which a compiled step cannot run: they
+    raise unless ``relax_discrete=True``. The inner model's ``max_iter``,
+    ``batch_size``, ``learning_rate_init``, ``random_state`` and stopping rule
+    define the training (its ``early_stopping`` monitors clean validation
+    accuracy).
 
     **With any other scikit-learn classifier** (e.g.
     ``HistGradientBoostingClassifier``) training falls back to
@@ -116,6 +123,11 @@ class AdversarialTrainingClassifier(BaseDefense):
         strength.
     n_rounds : int >= 1, default=5
         Augmentation rounds, for estimators that are not skadv models.
+    relax_discrete : bool, default=False
+        Fused training only: let integer and one-hot features that the
+        attack's budget can move take real values inside the training attack
+        (the relaxation every attack step uses; the attack's final rounding is
+        skipped). False raises a ``ValueError`` for such constraints.
 
     Attributes
     ----------
@@ -170,10 +182,11 @@ class AdversarialTrainingClassifier(BaseDefense):
         "beta": [Interval(Real, 0, None, closed="left")],
         "warmup": [Interval(Integral, 0, None, closed="left")],
         "n_rounds": [Interval(Integral, 1, None, closed="left")],
+        "relax_discrete": ["boolean"],
     }
 
     def __init__(self, estimator=None, *, attack=None, method="pgd", ratio="auto",
-                 beta=6.0, warmup=0, n_rounds=5):
+                 beta=6.0, warmup=0, n_rounds=5, relax_discrete=False):
         self.estimator = estimator
         self.attack = attack
         self.method = method
@@ -181,6 +194,7 @@ class AdversarialTrainingClassifier(BaseDefense):
         self.beta = beta
         self.warmup = warmup
         self.n_rounds = n_rounds
+        self.relax_discrete = relax_discrete
 
     def _ramp(self, t):
         """Fraction of the budget at epoch (or round) ``t`` of the warm-up."""
@@ -221,47 +235,63 @@ class AdversarialTrainingClassifier(BaseDefense):
         self.classes_ = estimator.classes_
         return self
 
-    def _attack_spec(self, attack, eps, n_classes):
+    def _training_attack(self, attack, eps):
+        """The attack fused training runs: ``attack`` itself, or for
+        ``method="fgsm"`` the FGSM step of Wong et al. inside its budget."""
+        if self.method != "fgsm":
+            return attack
         params = attack.get_params(deep=False)
-        steps = int(params.get("steps", 10))
-        loss = params.get("loss", "ce")
-        if loss == "dlr" and n_classes < 3:
-            raise ValueError(
-                f"The attack's loss='dlr' needs at least 3 classes; the data have "
-                f"{n_classes}. Use loss='ce' or loss='cw' for training.")
         step = params.get("step_size")
-        if self.method == "fgsm":
-            step = 1.25 * eps if step is None else step
-        elif step is None:
-            step = 2.5 * eps / steps
-        spec = AttackSpec(method="fgsm" if self.method == "fgsm" else "pgd",
-                          norm=canonical_norm(params.get("norm", "inf")), steps=steps,
-                          restarts=int(params.get("restarts", 1)), loss=loss,
-                          random_start=bool(params.get("random_start", True))
-                          or self.method == "fgsm",
-                          schedule=params.get("step_schedule", "constant"))
-        return spec, float(step)
+        return FGSMAttack(eps=eps, norm=params.get("norm", "inf"),
+                          loss=params.get("loss", "ce"), random_start=True,
+                          step_size=1.25 * eps if step is None else step,
+                          constraints=params.get("constraints"),
+                          feature_scale=params.get("feature_scale"))
+
+    def _fused_plan(self, attack, X, n_classes):
+        """The compiled plan of the attack fused training runs on rows ``X``.
+
+        Raises a ``ValueError`` for an attack without one (black-box and
+        tree attacks, wrappers): fused training never reinterprets an attack
+        as another. Discrete features the budget can move raise too, unless
+        ``relax_discrete``.
+        """
+        if not isinstance(attack, WhiteBoxAttack) or not hasattr(attack, "_core_options"):
+            raise ValueError(
+                f"Fused adversarial training runs the attack inside the compiled "
+                f"training step, which needs a white-box attack with a compiled plan: "
+                f"PGDAttack, FGSMAttack or AutoPGDAttack. Got {type(attack).__name__} "
+                f"instead. (Black-box and tree attacks train estimators that are not "
+                f"skadv models, in augmentation rounds.)")
+        plan = attack._training_plan(X, n_classes, getattr(self, "feature_names_in_", None))
+        c = plan.constraints
+        discrete = (np.asarray(c.integer, bool) | (np.asarray(c.group) >= 0)) \
+            & np.asarray(c.mutable, bool)
+        if discrete.any() and not self.relax_discrete:
+            raise ValueError(
+                f"The attack's constraints hold {int(discrete.sum())} integer or one-hot "
+                f"feature(s) that its budget can move. The attack rounds them in its "
+                f"final float64 repair, which cannot run inside a compiled training "
+                f"step. Pass relax_discrete=True to train against the attack with "
+                f"those features relaxed to real values (every other constraint "
+                f"kept), or make them immutable.")
+        return plan
 
     def _fit_fused(self, estimator, attack, eps, X, y, sample_weight):
         Xv, yv = estimator._validate_Xy(X, y, reset=True)
-        params = attack.get_params(deep=False)
-        scale, box = resolve_budget(params.get("constraints"), params.get("feature_scale"),
-                                    Xv.astype(np.float64),
-                                    getattr(self, "feature_names_in_", None))
-        spec, step = self._attack_spec(attack, eps, len(np.unique(yv)))
-        hp = {"eps": eps, "step_size": step, "scale": scale, "lower": box.lower,
-              "upper": box.upper, "mutable": box.mutable}
+        plan = self._fused_plan(self._training_attack(attack, eps),
+                                  Xv.astype(np.float64), len(np.unique(yv)))
+        hp = {"attack": plan, "ramp": 1.0}
         if self.method == "trades":
-            objective = TradesObjective(spec)
+            objective = TradesObjective()
             hp["beta"] = self.beta
         else:
-            objective = AdversarialObjective(spec)
+            objective = AdversarialObjective()
             hp["ratio"] = 1.0 if self.ratio == "auto" else self.ratio
         schedule = None
         if self.warmup:
             def schedule(epoch):
-                f = self._ramp(epoch)
-                return {"eps": eps * f, "step_size": step * f}
+                return {"ramp": self._ramp(epoch)}
         estimator._fit_objective(Xv, yv, sample_weight, objective=objective, hp=hp,
                                  hp_schedule=schedule)
 

@@ -35,7 +35,8 @@ from sklearn.preprocessing import (
 from sklearn.svm import SVC, NuSVC
 
 from ..utils._sklearn_compat import LinearClassifierMixin, check_is_fitted
-from ._differentiable import BLACK_BOX_HINT, Affine, Chain, Differentiable, _dense
+from ._views import (BLACK_BOX_HINT, Affine, Chain, Differentiable,
+                     NotDifferentiableError, _dense)
 
 __all__ = ["KernelSVC", "sklearn_differentiable"]
 
@@ -53,9 +54,9 @@ _SVC_KERNELS = ("linear", "poly", "rbf", "sigmoid")
 
 
 def _unsupported(what, reason=""):
-    """The one ``TypeError`` for an estimator with no differentiable form."""
+    """The one error for an estimator with no differentiable form."""
     reason = f" ({reason})" if reason else ""
-    return TypeError(
+    return NotDifferentiableError(
         f"{what} has no differentiable form in skadv{reason}. {_SUPPORTED} "
         f"{BLACK_BOX_HINT}"
     )
@@ -510,7 +511,7 @@ def sklearn_differentiable(estimator):
     True
     """
     if not isinstance(estimator, BaseEstimator):
-        raise TypeError(
+        raise NotDifferentiableError(
             f"Expected a fitted scikit-learn classifier. Got {estimator!r} of type "
             f"{_name(estimator)} instead. {BLACK_BOX_HINT}"
         )

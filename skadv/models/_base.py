@@ -30,7 +30,7 @@ from ..utils._sklearn_compat import (
     check_is_fitted,
     validate_data,
 )
-from ._differentiable import Differentiable
+from ._views import Differentiable
 
 __all__ = ["JaxClassifier"]
 

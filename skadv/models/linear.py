@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from ..utils._sklearn_compat import Interval, StrOptions
 from ._base import JaxClassifier
-from ._differentiable import DenseNet
+from ._views import DenseNet
 
 __all__ = ["LogisticRegression"]
 
