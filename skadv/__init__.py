@@ -8,6 +8,8 @@ from .utils._parallel import limit_worker_threads as _limit_worker_threads
 
 _limit_worker_threads()
 
+from .exceptions import NotDifferentiableError, UnsupportedModelError
 from .models._differentiable import Differentiable, as_differentiable
 
-__all__ = ["Differentiable", "as_differentiable", "__version__"]
+__all__ = ["Differentiable", "NotDifferentiableError", "UnsupportedModelError",
+           "as_differentiable", "__version__"]

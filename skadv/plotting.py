@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .evaluation import CERTIFIED, CLEAN, _columns, _estimator_name, robustness_report
 from .metrics import certified_curve
 
 __all__ = ["RobustnessCurveDisplay"]
@@ -127,8 +128,6 @@ class RobustnessCurveDisplay:
         -------
         display : RobustnessCurveDisplay
         """
-        from .evaluation import CERTIFIED, CLEAN, _columns
-
         cols = _columns(report)
         names = list(dict.fromkeys(cols["estimator"].tolist()))
         if estimator is not None:
@@ -179,8 +178,6 @@ class RobustnessCurveDisplay:
         -------
         display : RobustnessCurveDisplay
         """
-        from .evaluation import _estimator_name, robustness_report
-
         name = name or _estimator_name(estimator)
         report = robustness_report({name: estimator}, X, y, attacks=attacks, eps=eps,
                                    constraints=constraints, feature_scale=feature_scale)

@@ -8,7 +8,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skadv.attacks import FGSMAttack, PGDAttack, SquareAttack
+from skadv import NotDifferentiableError, as_differentiable
+from skadv.attacks import BPDA, CarliniWagnerL2Attack, FGSMAttack, PGDAttack, SquareAttack
+from skadv.attacks._budget import attack_norm
 from skadv.defenses import CertifiedClassifier
 from skadv.evaluation import (
     EvaluationWarning,
@@ -120,3 +122,34 @@ def test_bad_eps_and_mixed_norms(breast_cancer, eps):
     with pytest.raises(ValueError, match="share a norm"):
         robustness_report(clf, X[:20], y[:20], attacks=[FGSMAttack(), FGSMAttack(norm=2)],
                           eps=0.1)
+
+
+def test_an_attack_of_one_norm_counts_in_the_norm_check(breast_cancer):
+    # CarliniWagnerL2Attack's norm is a class attribute, not a parameter: it
+    # used to be read as L-inf and pass beside an L-inf PGD.
+    X, y = breast_cancer
+    clf = LogisticRegression().fit(X, y)
+    assert attack_norm(CarliniWagnerL2Attack()) == 2
+    assert attack_norm(BPDA(CarliniWagnerL2Attack())) == 2
+    with pytest.raises(ValueError, match="share a norm"):
+        robustness_report(clf, X[:20], y[:20], eps=0.1,
+                          attacks=[PGDAttack(), CarliniWagnerL2Attack()])
+
+
+class _BuggyAttack(FGSMAttack):
+    """An attack with a bug: a TypeError deep in its run."""
+
+    def _generate(self, U, y_idx, key, rows):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+
+def test_only_an_inapplicable_attack_becomes_a_nan_row(breast_cancer):
+    # Every TypeError used to become "not applicable": a NaN row and a warning.
+    X, y = breast_cancer
+    clf = LogisticRegression().fit(X, y)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        robustness_report(clf, X[:20], y[:20], attacks=_BuggyAttack(), eps=0.1)
+    forest = RandomForestClassifier(n_estimators=3, max_depth=2, random_state=0).fit(X, y)
+    with pytest.raises(NotDifferentiableError, match="SquareAttack"):
+        as_differentiable(forest)
+    assert issubclass(NotDifferentiableError, TypeError)

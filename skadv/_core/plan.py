@@ -104,12 +104,12 @@ class AttackPlan:
             By the float32 logits.
         """
         rel = self.constraints.relations
-        fn = logits_fn
         if rel is not None and rel.spec.derived:
             # The loss sees a derived feature (debt_ratio) move with its inputs
             # (debt): gradients flow through the relation.
-            def fn(v):
-                return logits_fn(recompute_derived(rel, v, xp=jnp))
+            fn = lambda v: logits_fn(recompute_derived(rel, v, xp=jnp))  # noqa: E731
+        else:
+            fn = logits_fn
         return self.core(fn, u, y, key=key, project=partial(project_relaxed, self.constraints),
                          **self.traced, **dict(self.static))
 

@@ -1,21 +1,14 @@
 """White-box attacks: scikit-learn transformers over the pure cores in ``_core``."""
 
-from dataclasses import dataclass
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
-import jax
 
 from .._core import attacks as _core
-from .._core.plan import AttackPlan
-from ..constraints import FeatureConstraints
-from ..models._differentiable import as_differentiable
-from ..utils._jax import map_batches
-from ..utils._parallel import N_JOBS_DOC
+from .._core import minimal as _minimal
 from ..utils._sklearn_compat import Interval, StrOptions
 from ._base import BaseAttack
-from ._budget import canonical_norm, resolve_budget
+from ._white_box import WhiteBoxAttack, step_norm, fill_doc
 
 __all__ = [
     "AutoPGDAttack",
@@ -27,240 +20,7 @@ __all__ = [
 ]
 
 
-# Parameter text shared by the attacks' docstrings, written once.
-_DOC = {
-    "constraints": """constraints : FeatureConstraints, default=None
-        Feature constraints every returned row satisfies; iterative attacks
-        project onto them after every step.
-    feature_scale : {"std"} or array-like of shape (n_features,), default=None
-        Makes ``eps`` and the reported distances relative per feature:
-        ``"std"`` uses the standard deviation of the ``X`` given to :meth:`fit`.
-    targeted : bool, default=False
-        If True, ``y`` holds target labels to reach.""",
-    "batching": """batch_size : int, default=1024
-        Rows per compiled call; bounds memory (one call per core runs at
-        once, the results unchanged).
-    verbose : bool or int, default=False
-        Progress bar (tqdm) over the batches of long runs.
-    """ + N_JOBS_DOC,
-    "attributes": """success_ : ndarray of bool, shape (n_samples,)
-        Rows the victim's own ``predict`` misclassifies (or puts in the target
-        class), from the last :meth:`transform`.
-    perturbation_ : ndarray of shape (n_samples,)
-        Norm of each returned perturbation (zero for unsuccessful rows), in
-        the units of ``eps``.
-    valid_before_repair_ : ndarray of bool, shape (n_samples,)
-        Rows whose proposal satisfied every constraint before the final
-        repair (how often the search itself stays valid).
-    scale_ : ndarray of shape (n_features,)
-        Per-feature unit of ``eps``.
-    norm_ : {"inf", 2, 1}
-        The norm, spelled canonically.
-    constraints_ : ConstraintArrays
-        The constraints resolved for the columns seen in :meth:`fit`.
-    n_features_in_ : int
-        Number of features seen during :meth:`fit`.
-    feature_names_in_ : ndarray of str
-        Column names seen during :meth:`fit`, when ``X`` was a DataFrame.""",
-}
-
-
-def _fill_doc(cls):
-    """Put the shared parameter text into ``cls``'s docstring."""
-    for key, text in _DOC.items():
-        cls.__doc__ = cls.__doc__.replace("{" + key + "}", text)
-    return cls
-
-
-@dataclass(frozen=True)
-class ScaledInput:
-    """``fn`` seen from scaled inputs ``u = x / scale``; params ``(inner, scale)``."""
-
-    fn: object
-
-    def __call__(self, params, U):
-        inner, scale = params
-        return self.fn(inner, U * scale)
-
-
-@partial(jax.jit, static_argnames=("fn",))
-def _run(fn, params, plan, u, y, rows, key):
-    """One compiled call of an attack plan on a batch.
-
-    Cached by (network structure, the plan's core and static options,
-    shapes): new victims of the same architecture, new budgets and new data
-    reuse the compiled code. Row ``i``'s key is ``fold_in(key, i)`` (``rows``
-    are global row indices), so a row's result does not depend on the batching.
-    """
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(rows)
-    return plan.run_scaled(lambda z: fn(params, z), u, y, keys)
-
-
-def _step_norm(norm, arrays):
-    """The norm of the iterative steps (``"inf-polytope"`` inside linear relations).
-
-    With linear relations and an L-inf budget, the steps follow the gradient
-    and the in-step projection imposes ball, box and relations at once
-    (:data:`skadv._core.attacks.NORMS`).
-    """
-    rel = arrays.relations
-    if norm == "inf" and rel is not None and len(rel.b):
-        return "inf-polytope"
-    return norm
-
-
-def make_plan(core, *, norm, eps, scale, arrays, traced, static, freeze_discrete=False):
-    """The :class:`~skadv._core.plan.AttackPlan` of a white-box attack.
-
-    Parameters
-    ----------
-    core : callable
-        Core of :mod:`skadv._core.attacks`.
-    norm : {"inf", 2, 1}
-    eps : float or None
-        The budget (None: unbounded), in units of ``scale``.
-    scale : ndarray of shape (n_features,)
-    arrays : ConstraintArrays
-        Resolved constraints, in the units of ``X``.
-    traced, static : dict
-        The core's traced scalars and static options.
-    freeze_discrete : bool, default=False
-        Hold integer and one-hot features fixed (they become immutable).
-
-    Returns
-    -------
-    plan : AttackPlan
-    """
-    c = arrays.rescale(scale)
-    mutable = np.asarray(c.mutable, bool)
-    discrete = np.asarray(c.integer, bool) | (np.asarray(c.group) >= 0)
-    if freeze_discrete:
-        mutable = mutable & ~discrete
-    if eps is not None:
-        # A discrete feature the budget cannot move by one unit stays put:
-        # relaxed, the steps would lean on a move the final rounding undoes.
-        mutable = mutable & ~(discrete & (eps * scale < 1.0 - 1e-9))
-    carr = c._replace(lower=np.asarray(c.lower, np.float32),
-                      upper=np.asarray(c.upper, np.float32), mutable=mutable)
-    if c.relations is not None:
-        # Linear relations projected inside every step within the L-inf
-        # budget (the final repair is exact); derived features enter the loss.
-        rel = c.relations
-        radius = eps if norm == "inf" and eps is not None else np.inf
-        rel = rel._replace(G=np.asarray(rel.G, np.float32), b=np.asarray(rel.b, np.float32),
-                           unit=np.asarray(rel.unit, np.float32)).with_radius(radius)
-        carr = carr._replace(relations=rel)
-    traced = {k: np.float32(v) for k, v in traced.items()}
-    static = tuple(sorted(static.items(), key=lambda kv: kv[0]))
-    return AttackPlan(core, static, traced, carr, np.asarray(scale, np.float32))
-
-
-class WhiteBoxAttack(BaseAttack):
-    """Base of gradient attacks: the victim must have a differentiable view.
-
-    Subclasses implement ``_core_options(norm, arrays) -> (core, traced,
-    static)``; :meth:`_plan` turns them into the attack's
-    :class:`~skadv._core.plan.AttackPlan`, which ``transform`` runs on
-    batches and adversarial training inside its training step.
-    """
-
-    def _check_victim(self):
-        super()._check_victim()
-        as_differentiable(self.estimator)  # NotDifferentiableError naming the black-box attacks
-
-    def _check_loss(self, loss, n_classes):
-        need = 4 if self.targeted else 3
-        if loss == "dlr" and n_classes < need:
-            raise ValueError(
-                f"loss='dlr' needs at least {need} classes"
-                f"{' for a targeted attack' if self.targeted else ''} (it divides by "
-                f"the gap between the largest and the third largest logit); the victim "
-                f"has {n_classes}. Use loss='ce' or loss='cw' instead.")
-
-    def _fit_extra(self, X):
-        loss = getattr(self, "loss", None)
-        if loss is not None:
-            self._check_loss(loss, len(self.estimator.classes_))
-
-    def _plan(self, freeze_discrete=False):
-        """This fitted attack's plan."""
-        core, traced, static = self._core_options(self.norm_, self.constraints_)
-        return make_plan(core, norm=self.norm_, eps=self._eps(), scale=self.scale_,
-                         arrays=self.constraints_, traced=traced, static=static,
-                         freeze_discrete=freeze_discrete)
-
-    def _training_plan(self, X, n_classes, feature_names=None):
-        """The plan of this (unfitted) attack for training on rows ``X``.
-
-        What the attack would run at ``fit(X)`` on a victim with ``n_classes``
-        classes: its parameters validated, its budget and constraints resolved
-        on ``X``, its own core and options -- nothing reinterpreted.
-        """
-        self._validate_params()
-        norm = canonical_norm(self.norm)
-        if norm not in self._supported_norms:
-            raise ValueError(
-                f"{type(self).__name__} supports norm in {list(self._supported_norms)}. "
-                f"Got norm={self.norm!r} instead.")
-        if self.targeted:
-            raise ValueError(
-                "A targeted attack cannot train a defense (it moves rows towards "
-                "given targets, not away from their labels). Use targeted=False.")
-        loss = getattr(self, "loss", None)
-        if loss is not None:
-            self._check_loss(loss, n_classes)
-        scale, arrays = resolve_budget(self.constraints, self.feature_scale, X, feature_names)
-        core, traced, static = self._core_options(norm, arrays)
-        return make_plan(core, norm=norm, eps=self._eps(), scale=scale, arrays=arrays,
-                         traced=traced, static=static)
-
-    def _run_core(self, U, y_idx, key, rows, *, freeze_discrete=False):
-        """Run the attack's plan over fixed-shape batches of ``U``; return ``U_adv``."""
-        diff = as_differentiable(self.estimator)
-        if np.all(self.scale_ == 1.0):  # absolute budgets: no rescaling per forward
-            fn, params = diff.fn, diff.params
-        else:
-            fn = ScaledInput(diff.fn)
-            params = (diff.params, np.asarray(self.scale_, np.float32))
-        plan = self._plan(freeze_discrete)
-
-        def batch(xb, yb, rb):
-            return _run(fn, params, plan, xb, yb, rb, key)
-
-        U_adv, _ = map_batches(batch, [U, y_idx, np.asarray(rows, np.int32)],
-                               self.batch_size, verbose=self.verbose,
-                               desc=type(self).__name__, concurrent=True)
-        return U_adv
-
-    def _generate(self, U, y_idx, key, rows):
-        return self._run_core(U, y_idx, key, rows), {}
-
-    def _run_minimal(self, U, y_idx, key, rows):
-        """Run a minimal-distance plan; redo the rows rounding would undo.
-
-        A minimal step lands just past the boundary, so rounding its integer
-        features or snapping its one-hot groups (the final repair) often
-        moves the row back. Those rows are attacked again with the discrete
-        features held fixed. The second run uses the same compiled code.
-        """
-        U_adv = self._run_core(U, y_idx, key, rows)
-        c = self.constraints_
-        discrete = (np.asarray(c.integer, bool) | (np.asarray(c.group) >= 0)) & c.mutable
-        if not discrete.any():
-            return U_adv, {}
-        X = U.astype(np.float64) * self.scale_
-        Z = (self.constraints or FeatureConstraints()).repair(
-            U_adv * self.scale_, X, eps=self._eps(), norm=self.norm_, scale=self.scale_,
-            arrays=c)
-        labels = np.asarray(self.estimator.classes_)[y_idx]
-        undone = ~self._is_adversarial(Z.astype(U.dtype), labels)
-        if undone.any():
-            again = self._run_core(U, y_idx, key, rows, freeze_discrete=True)
-            U_adv = np.where(undone[:, None], again, U_adv)
-        return U_adv, {}
-
-
-@_fill_doc
+@fill_doc
 class FGSMAttack(WhiteBoxAttack):
     """Fast gradient sign method: one step of size ``eps`` along the gradient.
 
@@ -344,7 +104,7 @@ class FGSMAttack(WhiteBoxAttack):
                  "random_start": self.random_start})
 
 
-@_fill_doc
+@fill_doc
 class PGDAttack(WhiteBoxAttack):
     """Projected gradient descent with random restarts (Madry et al. 2018).
 
@@ -435,12 +195,12 @@ class PGDAttack(WhiteBoxAttack):
     def _core_options(self, norm, arrays):
         step = 2.5 * self.eps / self.steps if self.step_size is None else self.step_size
         return (_core.pgd, {"eps": self.eps, "step_size": step},
-                {"norm": _step_norm(norm, arrays), "loss": self.loss,
+                {"norm": step_norm(norm, arrays), "loss": self.loss,
                  "targeted": self.targeted, "steps": self.steps, "restarts": self.restarts,
                  "random_start": self.random_start, "schedule": self.step_schedule})
 
 
-@_fill_doc
+@fill_doc
 class AutoPGDAttack(WhiteBoxAttack):
     """AutoPGD (Croce & Hein 2020): PGD with momentum and a step size it tunes itself.
 
@@ -527,11 +287,11 @@ class AutoPGDAttack(WhiteBoxAttack):
 
     def _core_options(self, norm, arrays):
         return (_core.apgd, {"eps": self.eps},
-                {"norm": _step_norm(norm, arrays), "loss": self.loss,
+                {"norm": step_norm(norm, arrays), "loss": self.loss,
                  "targeted": self.targeted, "steps": self.steps, "restarts": self.restarts})
 
 
-@_fill_doc
+@fill_doc
 class CarliniWagnerL2Attack(WhiteBoxAttack):
     """Carlini-Wagner L2: the smallest L2 perturbation that changes the prediction.
 
@@ -638,7 +398,7 @@ class CarliniWagnerL2Attack(WhiteBoxAttack):
         return 0 if self.confidence > 0 else 20
 
     def _core_options(self, norm, arrays):
-        return (_core.cw_l2,
+        return (_minimal.cw_l2,
                 {"eps": np.inf if self.eps is None else self.eps,
                  "confidence": self.confidence, "learning_rate": self.learning_rate,
                  "initial_const": self.initial_const},
@@ -649,7 +409,7 @@ class CarliniWagnerL2Attack(WhiteBoxAttack):
         return self._run_minimal(U, y_idx, key, rows)
 
 
-@_fill_doc
+@fill_doc
 class DeepFoolAttack(WhiteBoxAttack):
     """DeepFool: walk to the nearest linearised decision boundary, repeatedly.
 
@@ -729,7 +489,7 @@ class DeepFoolAttack(WhiteBoxAttack):
         self.n_jobs = n_jobs
 
     def _core_options(self, norm, arrays):
-        return (_core.deepfool,
+        return (_minimal.deepfool,
                 {"eps": np.inf if self.eps is None else self.eps,
                  "overshoot": self.overshoot},
                 {"norm": norm, "steps": self.steps, "targeted": self.targeted})

@@ -18,6 +18,7 @@ from sklearn.base import (
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
+from ..models import JaxClassifier, MLPClassifier
 from ..models._differentiable import Differentiable, as_differentiable
 from ..utils._sklearn_compat import check_is_fitted, validate_data
 
@@ -32,15 +33,11 @@ __all__ = [
 
 def default_model():
     """The inner model when none is given: a skadv MLP with scikit-learn's defaults."""
-    from ..models import MLPClassifier
-
     return MLPClassifier()
 
 
 def is_jax_model(estimator):
     """Can the training engine train ``estimator`` with another objective?"""
-    from ..models import JaxClassifier
-
     return isinstance(estimator, JaxClassifier)
 
 

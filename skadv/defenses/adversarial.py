@@ -7,7 +7,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import has_fit_parameter
 
 from ..attacks import FGSMAttack, PGDAttack
-from ..attacks.white_box import WhiteBoxAttack
+from ..attacks._white_box import WhiteBoxAttack
 from ..utils._sklearn_compat import (
     HasMethods,
     Interval,

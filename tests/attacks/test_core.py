@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import pytest
 
 import skadv._core.attacks as core
+import skadv._core.minimal as minimal
 
 N, D, K = 64, 8, 3
 DUAL = {"inf": 1, 2: 2, 1: np.inf}
@@ -89,7 +90,7 @@ def test_iterative_attacks_reach_exact_budget_and_not_below(linear2, attack, nor
 def test_deepfool_is_exact_on_a_multiclass_linear_model(linear3):
     fn, X, y, exact = linear3
     for norm in (2, "inf"):
-        x_adv, success = jax.jit(lambda x: core.deepfool(
+        x_adv, success = jax.jit(lambda x: minimal.deepfool(
             fn, x, y, key=None, norm=norm, overshoot=0.0))(X)
         assert np.all(success)
         ratio = _dist(x_adv, X, norm) / exact(norm)
@@ -100,7 +101,7 @@ def test_deepfool_is_exact_on_a_multiclass_linear_model(linear3):
 
 def test_cw_finds_near_minimal_l2_adversarials(linear3):
     fn, X, y, exact = linear3
-    x_adv, success = jax.jit(lambda x: core.cw_l2(fn, x, y, key=None))(X)
+    x_adv, success = jax.jit(lambda x: minimal.cw_l2(fn, x, y, key=None))(X)
     assert np.all(success)
     ratio = _dist(x_adv, X, 2) / exact(2)
     assert np.all(ratio >= 1 - 1e-5)

@@ -28,7 +28,7 @@ from skadv.attacks import (
     FGSMAttack,
     PGDAttack,
 )
-from skadv.attacks.white_box import _run
+from skadv.attacks._white_box import _run
 from skadv.constraints import FeatureConstraints
 from skadv.metrics import robust_accuracy
 from skadv.models import LogisticRegression as JaxLogisticRegression

@@ -2,6 +2,7 @@
 
 import pickle
 
+import jax
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -12,11 +13,14 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
 from skadv import as_differentiable
+from skadv._core import attacks as attacks_core
+from skadv._core import train as train_core
 from skadv.attacks import (
     AutoPGDAttack,
     CarliniWagnerL2Attack,
     DeepFoolAttack,
     FGSMAttack,
+    HopSkipJumpAttack,
     PGDAttack,
     SquareAttack,
 )
@@ -113,6 +117,64 @@ def test_constraints_bind_the_training_attack(defense_mlp, tasks):
             lower=Xtr.min(axis=0), upper=Xtr.max(axis=0)))).fit(Xtr, ytr)
     assert not np.allclose(free.estimator_.params_[0]["W"],
                            boxed.estimator_.params_[0]["W"])
+
+
+@pytest.mark.parametrize("attack", [SquareAttack(eps=EPS), HopSkipJumpAttack(eps=EPS)],
+                         ids=["square", "hopskipjump"])
+def test_fused_training_refuses_an_attack_without_a_plan(defense_mlp, tasks, attack):
+    # It used to rebuild a PGD from the attack's parameters and train with that.
+    Xtr, _, ytr, _ = tasks["breast_cancer"]
+    with pytest.raises(ValueError, match="compiled plan"):
+        AdversarialTrainingClassifier(defense_mlp(max_iter=2), attack=attack).fit(Xtr, ytr)
+
+
+def test_fused_training_runs_the_attack_it_is_given(defense_mlp, tasks):
+    Xtr, _, ytr, _ = tasks["breast_cancer"]
+    at = AdversarialTrainingClassifier(defense_mlp(max_iter=2))
+    attack = AutoPGDAttack(eps=EPS, steps=7, loss="cw")
+    plan = at._fused_plan(attack, Xtr.astype(np.float64), 2)
+    assert plan.core is attacks_core.apgd
+    assert dict(plan.static)["steps"] == 7 and dict(plan.static)["loss"] == "cw"
+    # Training with it differs from training with a PGD of the same budget.
+    apgd = clone(at).set_params(attack=attack).fit(Xtr, ytr)
+    pgd = clone(at).set_params(attack=PGDAttack(eps=EPS)).fit(Xtr, ytr)
+    assert apgd.training_ == "fused"
+    assert not np.allclose(apgd.estimator_.params_[0]["W"], pgd.estimator_.params_[0]["W"])
+
+
+def test_training_attack_honours_the_attack_constraints(defense_mlp, tasks):
+    # The training step used to project onto bounds and mutability only:
+    # increase-only features and linear relations were dropped.
+    Xtr, _, ytr, _ = tasks["breast_cancer"]
+    Xtr = Xtr.astype(np.float64)
+    Xr = Xtr.copy()
+    Xr[:, 2] = Xr[:, 0] + Xr[:, 1]  # a relation the data satisfy
+    fc = FeatureConstraints(increase_only=[3, 4], relations=["x2 == x0 + x1"])
+    model = defense_mlp(max_iter=5).fit(Xr, ytr)
+    at = AdversarialTrainingClassifier(model, attack=PGDAttack(eps=EPS, constraints=fc))
+    plan = at._fused_plan(at.attack, Xr, 2)
+    diff = as_differentiable(model)
+    X_adv = np.asarray(train_core._inner_max(
+        plan, lambda v: diff.fn(diff.params, v), Xr, ytr, jax.random.PRNGKey(0),
+        {"ramp": 1.0}))
+    assert np.all(X_adv[:, [3, 4]] >= Xr[:, [3, 4]] - 1e-6)
+    assert np.abs(X_adv[:, 2] - X_adv[:, 0] - X_adv[:, 1]).max() < 1e-3
+    assert np.abs(X_adv - Xr).max() <= EPS + 1e-5
+    assert np.abs(X_adv - Xr).max() > 0.9 * EPS  # it did attack
+
+
+def test_discrete_constraints_need_an_explicit_relaxation(defense_mlp, tasks):
+    Xtr, _, ytr, _ = tasks["breast_cancer"]
+    Xi = np.round(Xtr * 2)  # integer-valued columns
+    attack = PGDAttack(eps=1.5, constraints=FeatureConstraints(integer=[0, 1]))
+    with pytest.raises(ValueError, match="relax_discrete=True"):
+        AdversarialTrainingClassifier(defense_mlp(max_iter=2), attack=attack).fit(Xi, ytr)
+    clf = AdversarialTrainingClassifier(defense_mlp(max_iter=2), attack=attack,
+                                        relax_discrete=True).fit(Xi, ytr)
+    assert clf.training_ == "fused"
+    # A budget below one unit cannot move them: no relaxation needed.
+    AdversarialTrainingClassifier(defense_mlp(max_iter=2), attack=PGDAttack(
+        eps=0.5, constraints=FeatureConstraints(integer=[0, 1]))).fit(Xi, ytr)
 
 
 def test_warmup_ramps_eps_without_stopping_early(defense_mlp, tasks):
