@@ -193,7 +193,7 @@ def load_study(name="breast_cancer", *, as_frame=False):
     --------
     >>> from skadv.datasets import load_study
     >>> study = load_study("credit")
-    >>> study.data.shape, list(study.eps)
+    >>> study.data.shape, study.eps.tolist()
     ((3000, 11), [0.05, 0.1, 0.2, 0.3, 0.5])
     >>> bool(study.constraints.is_satisfied(study.data, study.data).all())
     True

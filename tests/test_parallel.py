@@ -19,19 +19,14 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GridSearchCV, cross_validate
 
+from registry import NAMES, make_attack
 from skadv.attacks import (
     BPDA,
     EOT,
-    AutoPGDAttack,
-    CarliniWagnerL2Attack,
-    DeepFoolAttack,
     ExactTreeAttack,
     FGSMAttack,
-    GreedyTreeAttack,
-    HopSkipJumpAttack,
     PGDAttack,
     SquareAttack,
-    TransferAttack,
 )
 from skadv.attacks import _base
 from skadv.attacks._base import BaseAttack
@@ -57,24 +52,9 @@ def victims(blobs3):
     return mlp, forest
 
 
-# Factories: a fresh attack per run (a RandomState is consumed by a run).
-ATTACKS = {
-    "pgd": lambda m, f: PGDAttack(m, eps=0.5, steps=5, restarts=2, random_state=0),
-    "fgsm": lambda m, f: FGSMAttack(m, eps=0.5, random_start=True, random_state=0),
-    "apgd": lambda m, f: AutoPGDAttack(m, eps=0.5, steps=5, random_state=0),
-    "cw": lambda m, f: CarliniWagnerL2Attack(m, steps=5, binary_search_steps=2),
-    "deepfool": lambda m, f: DeepFoolAttack(m, steps=5),
-    "square": lambda m, f: SquareAttack(f, eps=0.5, max_queries=30, random_state=0),
-    "hsj": lambda m, f: HopSkipJumpAttack(f, max_queries=40, n_references=50,
-                                          random_state=0),
-    "transfer": lambda m, f: TransferAttack(f, eps=0.5, attack=PGDAttack(steps=5),
-                                            random_state=np.random.RandomState(0)),
-    "greedy_tree": lambda m, f: GreedyTreeAttack(f, steps=5, n_references=50,
-                                                 random_state=0),
-    "eot": lambda m, f: EOT(PGDAttack(eps=0.5, steps=3, random_state=0), estimator=m,
-                            n_samples=2),
-    "bpda": lambda m, f: BPDA(PGDAttack(eps=0.5, steps=3, random_state=0), estimator=m),
-}
+# The registry's attacks on the MLP (gradients) and the forest (queries, trees).
+ATTACKS = {name: (lambda m, f, name=name: make_attack(name, m, f, eps=0.5, steps=5))
+           for name in NAMES if name not in ("exact_tree", "caa")}
 
 
 def _run(attack, X, y, **params):

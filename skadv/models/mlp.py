@@ -97,7 +97,8 @@ class MLPClassifier(JaxClassifier):
     >>> from sklearn.datasets import make_classification
     >>> from skadv.models import MLPClassifier
     >>> X, y = make_classification(n_samples=200, random_state=0)
-    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=50, random_state=0).fit(X, y)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=50, learning_rate_init=0.01,
+    ...                     random_state=0).fit(X, y)
     >>> clf.score(X, y) > 0.9
     True
     """

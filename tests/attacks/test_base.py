@@ -6,6 +6,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
+from registry import WHITE_BOX
 from skadv.attacks import (
     AutoPGDAttack,
     CarliniWagnerL2Attack,
@@ -15,7 +16,7 @@ from skadv.attacks import (
 )
 from skadv.constraints import FeatureConstraints
 
-ATTACKS = [FGSMAttack, PGDAttack, AutoPGDAttack, CarliniWagnerL2Attack, DeepFoolAttack]
+ATTACKS = list(WHITE_BOX.values())
 
 
 @pytest.fixture(scope="module")

@@ -23,18 +23,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from skadv import Differentiable
+from registry import NAMES, make_attack
 from skadv.attacks import (
     AutoPGDAttack,
-    CarliniWagnerL2Attack,
     ConstrainedAdaptiveAttack,
-    DeepFoolAttack,
-    ExactTreeAttack,
-    FGSMAttack,
-    GreedyTreeAttack,
     HopSkipJumpAttack,
     PGDAttack,
     SquareAttack,
-    TransferAttack,
 )
 from skadv.constraints import FeatureConstraints, budget_mask, perturbation_norm
 
@@ -155,24 +150,10 @@ def systems(draw):
                                  relations=relations)
 
 
-ATTACKS = {
-    "fgsm": lambda v, t: FGSMAttack(v, eps=0.3),
-    "pgd": lambda v, t: PGDAttack(v, eps=0.3, steps=10, random_state=0),
-    "apgd": lambda v, t: AutoPGDAttack(v, eps=0.3, steps=10, random_state=0),
-    "cw": lambda v, t: CarliniWagnerL2Attack(v, steps=10, binary_search_steps=2),
-    "deepfool": lambda v, t: DeepFoolAttack(v, steps=10),
-    "square": lambda v, t: SquareAttack(v, eps=0.3, max_queries=30, random_state=0),
-    "hsj": lambda v, t: HopSkipJumpAttack(t, max_queries=40, random_state=0),
-    "transfer": lambda v, t: TransferAttack(t, eps=0.3, random_state=0,
-                                            surrogate=LogisticRegression(),
-                                            attack=PGDAttack(steps=5)),
-    "greedy_tree": lambda v, t: GreedyTreeAttack(t, steps=5, random_state=0),
-    "exact_tree": lambda v, t: ExactTreeAttack(t, eps=0.5),
-    # Stages configured as the entries above: their compiled code is reused.
-    "caa": lambda v, t: ConstrainedAdaptiveAttack(
-        v, eps=0.3, random_state=0,
-        attacks=[PGDAttack(steps=10), SquareAttack(max_queries=30)]),
-}
+# Every attack of the registry but the wrappers of gradient attacks, whose
+# victims must be randomised (tested in test_adaptive.py).
+ATTACKS = {name: (lambda v, t, name=name: make_attack(name, v, t, eps=0.3, steps=10))
+           for name in NAMES if name not in ("eot", "bpda")}
 
 
 @settings(max_examples=5, deadline=None)
