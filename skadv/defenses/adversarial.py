@@ -242,9 +242,12 @@ class AdversarialTrainingClassifier(BaseDefense):
             return attack
         params = attack.get_params(deep=False)
         step = params.get("step_size")
+        if step is None:
+            # eps=0 (a grid's undefended baseline): no step, FGSM's own default.
+            step = 1.25 * eps if eps > 0 else None
         return FGSMAttack(eps=eps, norm=params.get("norm", "inf"),
                           loss=params.get("loss", "ce"), random_start=True,
-                          step_size=1.25 * eps if step is None else step,
+                          step_size=step,
                           constraints=params.get("constraints"),
                           feature_scale=params.get("feature_scale"))
 
