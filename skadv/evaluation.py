@@ -574,7 +574,7 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
                 atk = _aim(template, est, float(e), constraints, feature_scale, n_jobs)
                 start = time.perf_counter()
                 try:
-                    X_adv = atk.fit_transform(X, y)
+                    result = atk.fit(X, y)._attack(X, y)
                 except UnsupportedModelError as exc:
                     # A white-box attack on a model without gradients, a tree
                     # attack on a network: not applicable. Any other error is a bug.
@@ -584,15 +584,15 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
                     bar.update()
                     continue
                 seconds = time.perf_counter() - start
+                X_adv = atk.encoder_.decode(result.X_adv, index=getattr(X, "index", None))
                 pred = np.asarray(est.predict(X_adv))
                 ok = pred == y
                 worst &= ok
                 turned = clean_ok & ~ok
-                valid = getattr(atk, "valid_before_repair_", None)
+                queries = result.extras.get("n_queries_")
                 records.append(_record(
-                    est_name, e, atk_name, ok, np.asarray(atk.perturbation_)[turned],
-                    getattr(atk, "n_queries_", None), seconds,
-                    None if valid is None else np.asarray(valid)[turned]))
+                    est_name, e, atk_name, ok, result.perturbation[turned], queries,
+                    seconds, result.valid_before_repair[turned]))
                 predictions[(est_name, float(e), atk_name)] = pred
                 bar.update()
             records.append(_record(est_name, e, WORST, worst))

@@ -9,7 +9,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skadv import NotDifferentiableError, as_differentiable
-from skadv.attacks import BPDA, CarliniWagnerL2Attack, FGSMAttack, PGDAttack, SquareAttack
+from skadv.attacks import (BPDA, CarliniWagnerL2Attack, ExactTreeAttack, FGSMAttack,
+                           PGDAttack, SquareAttack)
 from skadv.attacks._budget import attack_norm
 from skadv.defenses import CertifiedClassifier
 from skadv.evaluation import (
@@ -153,3 +154,13 @@ def test_only_an_inapplicable_attack_becomes_a_nan_row(breast_cancer):
     with pytest.raises(NotDifferentiableError, match="SquareAttack"):
         as_differentiable(forest)
     assert issubclass(NotDifferentiableError, TypeError)
+
+
+def test_a_tree_attack_on_a_network_is_not_applicable(breast_cancer):
+    X, y = breast_cancer
+    clf = LogisticRegression().fit(X, y)
+    with pytest.warns(EvaluationWarning, match="ExactTree does not apply"):
+        report = robustness_report(clf, X[:20], y[:20], eps=0.1,
+                                   attacks=[ExactTreeAttack(), FGSMAttack()])
+    acc = dict(zip(report.attack, report.accuracy))
+    assert np.isnan(acc["ExactTree"]) and acc["worst case"] <= acc["FGSM"]

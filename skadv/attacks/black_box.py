@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..constraints import FeatureConstraints
+from ..exceptions import UnsupportedModelError
 from ..utils._jax import map_batches
 from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
@@ -230,7 +231,7 @@ class SquareAttack(_QueryAttack):
         super()._check_victim()
         method = self._score_method()
         if not hasattr(self.estimator, method):
-            raise TypeError(
+            raise UnsupportedModelError(
                 f"SquareAttack needs the victim's scores, but "
                 f"{type(self.estimator).__name__} has no {method}"
                 f"{'' if self.scores != 'auto' else ' and no predict_proba'}. Pass "

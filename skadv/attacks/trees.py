@@ -19,6 +19,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from ..constraints import _row_bounds
+from ..exceptions import UnsupportedModelError
 from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import Interval
 from .._core import trees as _tc
@@ -29,7 +30,7 @@ __all__ = ["ExactTreeAttack", "GreedyTreeAttack", "tree_ensemble"]
 
 
 def _unsupported(est):
-    return TypeError(
+    return UnsupportedModelError(
         f"{type(est).__name__} is not a supported tree ensemble. The tree attacks "
         "take a fitted DecisionTreeClassifier, ExtraTreeClassifier, "
         "RandomForestClassifier, ExtraTreesClassifier or GradientBoostingClassifier "
@@ -86,7 +87,7 @@ def tree_ensemble(estimator):
         ties = argmax_ties
     elif isinstance(estimator, GradientBoostingClassifier):
         if not (isinstance(estimator.init_, DummyClassifier) or estimator.init_ == "zero"):
-            raise TypeError(
+            raise UnsupportedModelError(
                 "GradientBoostingClassifier with a custom init estimator is not a pure "
                 "tree ensemble; use HopSkipJumpAttack or SquareAttack.")
         lr = estimator.learning_rate
