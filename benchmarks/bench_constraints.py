@@ -23,8 +23,9 @@ import time
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from skadv import constraints as C
-from skadv.constraints import FeatureConstraints, _linear_violation
+from skadv.constraints import FeatureConstraints
+from skadv.constraints import _repair as C
+from skadv.constraints._checks import _linear_breaks
 
 D, N_INT, EPS, NOISE = 20, 4, 0.5, 0.3
 
@@ -104,7 +105,7 @@ def main():
         start = time.perf_counter()
         R = fc.repair(Z, X, eps=EPS, arrays=c)
         seconds = time.perf_counter() - start
-        broke = _linear_violation(Z, G, b, eq)
+        broke = np.any(_linear_breaks(Z, G, b, eq, C._VALID_TOL), axis=1)
         # Rows the projection left to the per-row MILP: counted on a second run.
         calls = []
         original = C._nearest_valid_milp

@@ -20,7 +20,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from ..constraints import project_relaxed, recompute_derived
+from ..constraints._project import project_relaxed, recompute_derived
 
 __all__ = ["AttackPlan"]
 

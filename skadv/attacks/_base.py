@@ -19,7 +19,8 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 
-from ..constraints import FeatureConstraints, _budget_norm, budget_mask
+from ..constraints import FeatureConstraints
+from ..constraints._budget import _budget_norm, budget_mask
 from ._budget import canonical_norm, resolve_budget
 from ._encoding import InputEncoder
 from ..utils._jax import as_key

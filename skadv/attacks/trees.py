@@ -18,7 +18,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ..constraints import _row_bounds
+from ..constraints._project import _row_bounds
 from ..exceptions import UnsupportedModelError
 from ..utils._parallel import N_JOBS_DOC
 from ..utils._sklearn_compat import Interval
