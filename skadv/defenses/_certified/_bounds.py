@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from ...utils._jax import map_batches
+from ...exceptions import UnsupportedModelError
 from ...verify import as_layers, certified_radius
 from .._base import is_jax_model
 from ..._core.train import BoundObjective
@@ -51,7 +52,7 @@ class BoundStrategy(Strategy):
         try:
             as_layers(estimator._network(n_classes),
                       estimator._init_params(jax.random.PRNGKey(0), Xv.shape[1], n_classes))
-        except TypeError:
+        except UnsupportedModelError:
             raise _bound_network_error(estimator, self.method) from None
         max_iter = estimator.get_params().get("max_iter")
         if max_iter is not None and clf.eps > 0 and max_iter < clf.warmup + clf.ramp:

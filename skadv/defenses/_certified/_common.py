@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.utils.validation import has_fit_parameter
 
 from ...attacks._budget import canonical_norm
-from ...exceptions import NotDifferentiableError
+from ...exceptions import NotDifferentiableError, UnsupportedModelError
 from ...models._differentiable import as_differentiable
 from ...utils._sklearn_compat import check_is_fitted, validate_data
 from ...verify import as_layers, forward
@@ -100,7 +100,7 @@ class Strategy:
         diff = readable(clf, estimator)
         try:
             layers = as_layers(diff)
-        except TypeError:
+        except UnsupportedModelError:
             raise NotDifferentiableError(
                 f"method={clf.method!r} certifies ReLU multilayer perceptrons (skadv "
                 f"or scikit-learn MLPClassifier(activation='relu'), possibly after a "

@@ -6,6 +6,7 @@ import numpy as np
 
 from ...models.linear import LogisticRegression
 from ...models._views import Chain
+from ...exceptions import UnsupportedModelError
 from ...verify import as_layers
 from ._common import Strategy, margins, readable, scaled_layers
 
@@ -23,7 +24,7 @@ def linear_layers(diff):
     fn = Chain(parts[:-1] + (relu,)) if isinstance(fn, Chain) else relu
     try:
         return as_layers(fn, params, n_features=diff.n_features_in_)
-    except TypeError:
+    except UnsupportedModelError:
         return None
 
 
