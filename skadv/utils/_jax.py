@@ -31,7 +31,13 @@ def as_key(random_state):
         A typed-less ``uint32[2]`` key usable with every ``jax.random`` function.
     """
     rng = check_random_state(random_state)
-    return jax.random.PRNGKey(int(rng.randint(0, 2**31 - 1)))
+    seed = int(rng.randint(0, 2**31 - 1))
+    if jax.config.jax_default_prng_impl == "threefry2x32" and not jax.config.jax_enable_custom_prng:
+        # What PRNGKey(seed) returns for a seed below 2**32, built on the
+        # host and copied: PRNGKey (and jnp.asarray) compile a program of
+        # their own, tens of ms of a first call in a fresh process.
+        return jax.device_put(np.array([0, seed], dtype=np.uint32))
+    return jax.random.PRNGKey(seed)
 
 
 def batch_shape(n, batch_size, min_rows=8):
