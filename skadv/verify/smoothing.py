@@ -190,7 +190,13 @@ def row_keys_from_rows(key, X, stream):
     h = np.full(words.shape[0], 2166136261, dtype=np.uint64)
     for j in range(words.shape[1]):  # over features, vectorised over rows
         h = ((h ^ words[:, j]) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
-    return _fold_rows(key, np.uint32(stream), h.astype(np.uint32))
+    # Padded to a power of two: callers pass any number of rows (a query
+    # attack, the rows it still runs), and each new count would compile anew.
+    n = h.shape[0]
+    size = 1 << max(3, int(n - 1).bit_length())
+    hashes = np.zeros(size, np.uint32)
+    hashes[:n] = h
+    return _fold_rows(key, np.uint32(stream), hashes)[:n]
 
 
 @jax.jit
