@@ -1,21 +1,27 @@
 """Pure cores of the tree-ensemble attacks: exact MILP and greedy cell walk.
 
-No scikit-learn here: :mod:`skadv.attacks.trees` reads a fitted ensemble into
-an :class:`Ensemble` of plain arrays and calls these functions.
+No scikit-learn here: :mod:`skadv._core.tree_readers` reads a fitted
+ensemble of any supported library into an :class:`Ensemble` of plain arrays
+and :mod:`skadv.attacks.trees` calls these functions.
 
-Geometry. A tree sends ``x`` left at a node when ``float32(x[f]) <= t``
-(scikit-learn casts inputs to float32 and keeps thresholds in float64). So
-``x[f] <= t`` holds for a float32 input exactly when ``x[f] <= key(t)``, the
-largest float32 not above ``t``: every threshold is replaced by that *key*,
-and thresholds with the same key are one split. An integer feature splits at
-``floor(t)`` instead. The keys of a feature cut its axis into *cells*
-``(key[c-1], key[c]]``; the prediction is constant on every product of cells.
-The point of a cell nearest to a clean value ``x0`` is ``x0`` in its own cell,
-else the cell's float32 end nearest ``x0``: ``key[c]`` from above, the next
-float32 after ``key[c-1]`` (``key[c-1] + 1`` for integers) from below. Those
-are the points both attacks return, so the distances they report are the
-distances of points the model really classifies as claimed -- no margin to
-tune, and the model's own ``predict`` confirms every one.
+Geometry. Every library compares a feature with a threshold in its own way
+(scikit-learn: ``float32(x) <= t``; XGBoost: ``float32(x) < t``; LightGBM
+and HistGradientBoosting: ``x <= t`` in double; CatBoost: right iff
+``float32(x) > t``). The readers canonicalise them all: an Ensemble has a
+``precision`` (32 or 64), the model sees ``v(x) = float32(x)`` or ``x``,
+and every node stores a *key*: it sends ``x`` left exactly when
+``v(x) <= key``, the key being representable in that precision. Equal keys
+are one split. An integer feature splits at ``floor(key)`` instead. The keys
+of a feature cut its axis into *cells* ``(key[c-1], key[c]]``; the prediction
+is constant on every product of cells. The point of a cell nearest to a clean
+value ``x0`` is ``x0`` in its own cell, else the cell's end nearest ``x0``:
+``key[c]`` from above, the next representable value after ``key[c-1]``
+(``key[c-1] + 1`` for integers) from below. Those are the points both attacks
+return, so the distances they report are the distances of points the model
+really classifies as claimed -- no margin to tune, and the model's own
+``predict`` confirms every one. An infinite key is a node that sends every
+finite value the same way (only missing values may go the other): it cuts no
+cell.
 """
 
 import warnings
@@ -41,36 +47,119 @@ class Ensemble(NamedTuple):
 
     ``scores(x) = offset + sum_t value[t][leaf_t(x)]``; the predicted class is
     the one that beats every other, class ``c`` beating ``y`` when
-    ``scores[c] > scores[y]``, or when they tie and ``tie_wins[c, y]``.
+    ``scores[c] > scores[y]``, or when they tie and ``tie_wins[c, y]``. A node
+    sends ``x`` left when ``v(x[feature]) <= threshold``, ``v`` the rounding
+    of ``precision`` (see the module docstring); the thresholds are those
+    canonical keys. A missing value (NaN) goes left where ``missing_left``.
+
+    Examples
+    --------
+    One stump: class 1 wins where ``float32(x) > 0.5``.
+
+    >>> import numpy as np
+    >>> from skadv._core.trees import Ensemble
+    >>> stump = Ensemble(feature=(np.array([0, -1, -1]),), threshold=(np.array([0.5, 0, 0]),),
+    ...                  left=(np.array([1, -1, -1]),), right=(np.array([2, -1, -1]),),
+    ...                  value=(np.array([[0, 0], [1, 0], [0, 1]], float),),
+    ...                  offset=np.zeros(2), tie_wins=np.array([[False, True], [False, False]]))
+    >>> stump.predict(np.array([[0.5], [0.50000006]])).tolist()
+    [0, 1]
     """
 
     feature: tuple    # per tree (n_nodes,) int, < 0 at leaves
-    threshold: tuple  # per tree (n_nodes,) float64
+    threshold: tuple  # per tree (n_nodes,) float64: the keys
     left: tuple       # per tree (n_nodes,) int
     right: tuple      # per tree (n_nodes,) int
     value: tuple      # per tree (n_nodes, n_classes) float64, used at leaves
     offset: np.ndarray    # (n_classes,)
     tie_wins: np.ndarray  # (n_classes, n_classes) bool
+    precision: int = 32   # 32: the model compares float32(x); 64: x itself
+    missing_left: tuple = None  # per tree (n_nodes,) bool; None: NaN is an error
+    n_features: int = None      # features the model was fitted on (None: unknown)
+
+    def apply(self, X):
+        """Leaf index of every row in every tree, shape ``(n_samples, n_trees)``."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_features). Got shape {X.shape} "
+                             "instead.")
+        nan = np.isnan(X)
+        if nan.any() and self.missing_left is None:
+            raise ValueError(
+                "X contains NaN, but this tree ensemble has no missing-value direction "
+                "(its model rejects missing values): impute X first, e.g. with "
+                "sklearn.impute.SimpleImputer.")
+        V = _view(X, self.precision)
+        rows = np.arange(len(X))
+        out = np.empty((len(X), len(self.feature)), dtype=np.intp)
+        missing = self.missing_left or (None,) * len(self.feature)
+        for t, (feat, key, left, right, miss) in enumerate(
+                zip(self.feature, self.threshold, self.left, self.right, missing)):
+            node = np.zeros(len(X), dtype=np.intp)
+            live = rows[feat[node] >= 0]
+            while live.size:
+                at = node[live]
+                f = feat[at]
+                go_left = V[live, f] <= key[at]
+                if miss is not None:
+                    go_left = np.where(nan[live, f], miss[at], go_left)
+                node[live] = np.where(go_left, left[at], right[at])
+                live = live[feat[node[live]] >= 0]
+            out[:, t] = node
+        return out
+
+    def scores(self, X):
+        """Class scores ``(n_samples, n_classes)``: offset plus the leaves reached."""
+        leaves = self.apply(X)
+        s = np.tile(np.asarray(self.offset, np.float64), (len(leaves), 1))
+        for t, value in enumerate(self.value):
+            s += np.asarray(value, np.float64)[leaves[:, t]]
+        return s
+
+    def predict(self, X):
+        """Index of the class that beats every other (ties by ``tie_wins``)."""
+        s = self.scores(X)
+        ties = np.asarray(self.tie_wins, bool)
+        a, b = s[:, :, None], s[:, None, :]
+        beats = (a > b) | ((a == b) & ties[None])
+        beats |= np.eye(s.shape[1], dtype=bool)[None]
+        return np.argmax(beats.all(axis=2), axis=1)
 
 
 # --------------------------------------------------------------------------
-# float32 geometry
-def _f32_key(t):
-    """Largest float32 <= t, as float64."""
+# geometry in the model's precision
+def _view(X, precision):
+    """``v(x)``: the value the model compares, as float64."""
+    X = np.asarray(X, dtype=np.float64)
+    if precision == 64:
+        return X
+    with np.errstate(over="ignore"):  # beyond float32's range: +-inf, as the model sees it
+        return X.astype(np.float32).astype(np.float64)
+
+
+def _key(t, precision=32):
+    """Largest value of ``precision`` not above ``t``, as float64."""
     t = np.asarray(t, dtype=np.float64)
-    v = t.astype(np.float32)
+    if precision == 64:
+        return t
+    with np.errstate(over="ignore"):
+        v = t.astype(np.float32)
     v = np.where(v.astype(np.float64) > t, np.nextafter(v, np.float32(-np.inf)), v)
     return v.astype(np.float64)
 
 
-def _f32_after(k):
-    """Smallest float32 > k, for float32-representable k, as float64."""
-    k = np.asarray(k, dtype=np.float64).astype(np.float32)
+def _after(k, precision=32):
+    """Smallest value of ``precision`` above the representable ``k``, as float64."""
+    k = np.asarray(k, dtype=np.float64)
+    if precision == 64:
+        return np.nextafter(k, np.inf)
+    with np.errstate(over="ignore"):
+        k = k.astype(np.float32)
     return np.nextafter(k, np.float32(np.inf)).astype(np.float64)
 
 
 def split_keys(ens, n_features, integer, extra_zero=None):
-    """Sorted keys of every feature, padded with ``+inf``.
+    """Sorted finite keys of every feature, padded with ``+inf``.
 
     Parameters
     ----------
@@ -89,12 +178,12 @@ def split_keys(ens, n_features, integer, extra_zero=None):
     """
     feat = np.concatenate(ens.feature)
     thr = np.concatenate(ens.threshold)
-    split = feat >= 0
+    split = (feat >= 0) & np.isfinite(thr)  # infinite keys cut no cell
     feat, thr = feat[split], thr[split]
     out = []
     for j in range(n_features):
         t = thr[feat == j]
-        t = np.floor(t) if integer[j] else _f32_key(t)
+        t = np.floor(t) if integer[j] else _key(t, ens.precision)
         if extra_zero is not None and extra_zero[j]:
             t = np.append(t, 0.0)
         out.append(np.unique(t))
@@ -105,36 +194,37 @@ def split_keys(ens, n_features, integer, extra_zero=None):
     return keys, n_keys
 
 
-def cells_of(X, keys, integer):
-    """Cell index of every value: the number of keys below it (float32 view)."""
+def cells_of(X, keys, integer, precision=32):
+    """Cell index of every value: the number of keys below ``v(x)``."""
     X = np.asarray(X, dtype=np.float64)
-    V = np.where(integer, X, X.astype(np.float32).astype(np.float64))
+    V = np.where(integer, X, _view(X, precision))
     out = np.empty(X.shape, dtype=np.intp)
     for j in range(X.shape[-1]):  # features, not rows: searchsorted is per axis
         out[..., j] = np.searchsorted(keys[j], V[..., j], side="left")
     return out
 
 
-def realize(cells, own, x0, keys, integer):
+def realize(cells, own, x0, keys, integer, precision=32):
     """Point of each cell nearest to ``x0`` (``x0`` itself in its own cell)."""
     d = keys.shape[0]
     j = np.arange(d)
     lo_key = keys[j, np.maximum(cells - 1, 0)]
     hi_key = keys[j, np.minimum(cells, keys.shape[1] - 1)]
-    up = np.where(integer, lo_key + 1.0, _f32_after(lo_key))
+    up = np.where(integer, lo_key + 1.0, _after(lo_key, precision))
     return np.where(cells == own, x0, np.where(cells > own, up, hi_key))
 
 
-def cell_range(x0, keys, n_keys, integer, lower, upper, mutable):
+def cell_range(x0, keys, n_keys, integer, lower, upper, mutable, precision=32):
     """Cells each row may reach: those with a point inside ``[lower, upper]``
     (bounds of shape ``(d,)`` or per row, ``(n, d)``)."""
-    own = cells_of(x0, keys, integer)
+    own = cells_of(x0, keys, integer, precision)
     d = keys.shape[0]
     lower = np.broadcast_to(lower, own.shape)
     upper = np.broadcast_to(upper, own.shape)
     # Right of key k is reachable when its first point is <= upper; left of it
     # (cell k) when key k >= lower.
-    first = np.where(integer[:, None], keys + 1.0, _f32_after(np.where(np.isfinite(keys), keys, 0)))
+    first = np.where(integer[:, None], keys + 1.0,
+                     _after(np.where(np.isfinite(keys), keys, 0), precision))
     hi = np.stack([np.sum(first[j, : n_keys[j]][None] <= upper[:, j, None], axis=1)
                    for j in range(d)], axis=1)
     lo = np.stack([np.sum(keys[j, : n_keys[j]][None] < lower[:, j, None], axis=1)
@@ -172,7 +262,14 @@ def _leaf_paths(feat, left, right):
     internal = np.flatnonzero(feat >= 0)
     parent[left[internal]] = internal
     parent[right[internal]] = internal
-    leaves = np.flatnonzero(feat < 0)
+    # Only leaves the root reaches (an unreachable one would be unconstrained).
+    reach = np.zeros(n, bool)
+    front = np.array([0])
+    while front.size:
+        reach[front] = True
+        front = front[feat[front] >= 0]
+        front = np.concatenate([left[front], right[front]])
+    leaves = np.flatnonzero((feat < 0) & reach)
     nodes, leaf_ids, went_left = [], [], []
     cur, ids = leaves.copy(), np.arange(len(leaves))
     while True:
@@ -194,7 +291,7 @@ def _leaf_paths(feat, left, right):
 class TreeMILP:
     """Kantchelian et al.'s MILP for the nearest adversarial point of an ensemble.
 
-    Binary *predicates* ``p_k = [x_f <= key_k]`` for every (feature, key),
+    Binary *predicates* ``p_k = [v(x_f) <= key_k]`` for every (feature, key),
     monotone along each feature; continuous leaf indicators ``l`` per tree
     summing to one, with ``sum(l under the left child of a node) <= p`` and
     ``sum(l under its right child) <= 1 - p`` -- for binary ``p`` this pins
@@ -219,6 +316,7 @@ class TreeMILP:
 
     def __init__(self, ens, keys, n_keys, integer):
         self.keys, self.n_keys = keys, n_keys
+        self.precision = precision = ens.precision
         self.integer = np.asarray(integer, bool)
         d = keys.shape[0]
         self.pred_feature = np.repeat(np.arange(d), n_keys)
@@ -252,19 +350,27 @@ class TreeMILP:
             n_row += 1
             if len(node):
                 f = feat[node]
-                key = np.where(self.integer[f], np.floor(thr[node]), _f32_key(thr[node]))
-                pred = self._pred_index(f, key)
+                key = np.where(self.integer[f], np.floor(thr[node]), _key(thr[node], precision))
                 # One row per (node, side): leaves of that side minus/plus p.
                 uniq, row_of = np.unique(node * 2 + (~went_left), return_inverse=True)
                 side_node, side_right = uniq // 2, (uniq % 2).astype(bool)
-                node_pred = np.empty(len(feat), dtype=np.intp)
-                node_pred[node] = pred
+                node_key = np.empty(len(feat))
+                node_key[node] = key
+                side_key = node_key[side_node]
+                finite = np.isfinite(side_key)
+                node_pred = np.zeros(len(feat), dtype=np.intp)
+                ok = np.isfinite(key)
+                node_pred[node[ok]] = self._pred_index(f[ok], key[ok])
                 rr = n_row + row_of
-                rows += [rr, n_row + np.arange(len(uniq))]
-                cols += [leaf_start + leaf, node_pred[side_node]]
-                vals += [np.ones(len(leaf)), np.where(side_right, 1.0, -1.0)]
+                rows += [rr, n_row + np.flatnonzero(finite)]
+                cols += [leaf_start + leaf, node_pred[side_node[finite]]]
+                vals += [np.ones(len(leaf)), np.where(side_right[finite], 1.0, -1.0)]
                 lo.append(np.full(len(uniq), -np.inf))
-                hi.append(np.where(side_right, 1.0, 0.0))
+                # A node with an infinite key sends every finite value one way:
+                # the leaves of its other side are out of reach.
+                never = ~finite & ((side_key > 0) == side_right)
+                hi.append(np.where(finite, np.where(side_right, 1.0, 0.0),
+                                   np.where(never, 0.0, 1.0)))
                 n_row += len(uniq)
             leaf_start += n_leaf
         self.n_leaf = leaf_start - P
@@ -295,8 +401,8 @@ class TreeMILP:
         f, key = self.pred_feature, self.pred_key
         xf = x0[f]
         integer = self.integer[f]
-        own = np.where(integer, xf, xf.astype(np.float32).astype(np.float64)) <= key
-        right_target = np.where(integer, key + 1.0, _f32_after(key))
+        own = np.where(integer, xf, _view(xf, self.precision)) <= key
+        right_target = np.where(integer, key + 1.0, _after(key, self.precision))
         target = np.where(own, right_target, key)
         cost = np.abs(target - xf) / scale[f]
         return own, cost, target
@@ -486,7 +592,7 @@ def _less(a, b):
     return out
 
 
-def _shrink(cells, point, x0, own, scale, keys, integer, cmin, cmax, alpha, norm):
+def _shrink(cells, point, x0, own, scale, keys, integer, cmin, cmax, alpha, norm, precision):
     """Cells of the point pulled towards ``x0``: into the L-inf ball of ``alpha``
     times its radius (L-inf), or along the segment (L2/L1)."""
     delta = (point - x0) / scale
@@ -495,14 +601,14 @@ def _shrink(cells, point, x0, own, scale, keys, integer, cmin, cmax, alpha, norm
         v = x0 + np.clip(delta, -r, r) * scale
     else:
         v = x0 + alpha * delta * scale
-    c = cells_of(v, keys, integer)
+    c = cells_of(v, keys, integer, precision)
     # Never past the clean cell, never outside the reachable range.
     c = np.where((cells - own) * (c - own) < 0, own, c)
     return np.clip(c, cmin, cmax)
 
 
 def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, cmax,
-                own, restarts=3, max_iter=200):
+                own, restarts=3, max_iter=200, precision=32):
     """Greedy local search over cells, from adversarial starting cells, rows batched.
 
     Each state is an adversarial cell; its moves bring it closer to ``x0``, in
@@ -531,6 +637,8 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
     restarts : int, default=3
         Adversarial starts walked per row (the nearest ones).
     max_iter : int, default=200
+    precision : {32, 64}, default=32
+        The ensemble's :attr:`Ensemble.precision`.
 
     Returns
     -------
@@ -547,7 +655,7 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
     S = starts.shape[1]
     starts = np.clip(starts, cmin[:, None], cmax[:, None])
     ri, si = np.nonzero(valid)
-    pts = realize(starts[ri, si], own[ri], x0[ri], keys, integer)
+    pts = realize(starts[ri, si], own[ri], x0[ri], keys, integer, precision)
     ok = np.asarray(is_adv(pts, ri), bool) if len(ri) else np.zeros(0, bool)
     dist = np.full((n, S), np.inf)
     dist[ri[ok], si[ok]] = _distance((pts[ok] - x0[ri[ok]]) / scale, norm)
@@ -556,7 +664,7 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
     row, slot = np.nonzero(keep)
     row = row.astype(np.intp)
     state = starts[row, order[row, slot]]                # (m, d) cells
-    point = realize(state, own[row], x0[row], keys, integer)
+    point = realize(state, own[row], x0[row], keys, integer, precision)
 
     def objective(cells, pts, rows):
         return _objective(np.abs(pts - x0[rows]) / scale, norm)
@@ -572,9 +680,9 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
         # when no move of the previous one stays adversarial and improves.
         for moves in tiers:
             cand, cand_valid = moves(state[todo], point[todo], todo, row, x0, own, scale,
-                                     keys, integer, cmin, cmax, norm)
+                                     keys, integer, cmin, cmax, norm, precision)
             improved = _take_best(is_adv, cand, cand_valid, todo, row, state, point, obj,
-                                  x0, own, keys, integer, objective)
+                                  x0, own, keys, integer, objective, precision)
             todo = todo[~improved]
             if not todo.size:
                 break
@@ -591,22 +699,24 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
     return x_adv, success
 
 
-def _big_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cmax, norm):
+def _big_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cmax, norm,
+               precision):
     """One feature halfway or all the way back; the whole point shrunk towards x0."""
     m, d = cells.shape
     r = row[act]
     o = own[r]
     eye = np.eye(d, dtype=bool)[None]
     jump = np.where(eye, o[:, None, :], cells[:, None, :])
-    half_c = cells_of(0.5 * (point + x0[r]), keys, integer)
+    half_c = cells_of(0.5 * (point + x0[r]), keys, integer, precision)
     half = np.where(eye, half_c[:, None, :], cells[:, None, :])
-    shrinks = [_shrink(cells, point, x0[r], o, scale, keys, integer, cmin[r], cmax[r], a, norm)
-               for a in (0.5, 0.8, 0.95)]
+    shrinks = [_shrink(cells, point, x0[r], o, scale, keys, integer, cmin[r], cmax[r], a, norm,
+                       precision) for a in (0.5, 0.8, 0.95)]
     cand = np.concatenate([jump, half, np.stack(shrinks, axis=1)], axis=1)
     return cand, np.any(cand != cells[:, None, :], axis=2)
 
 
-def _pull_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cmax, norm):
+def _pull_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cmax, norm,
+                precision):
     """One feature one cell closer to its clean cell."""
     d = cells.shape[1]
     toward = np.sign(own[row[act]] - cells)
@@ -614,7 +724,8 @@ def _pull_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cma
     return cand, toward != 0
 
 
-def _pair_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cmax, norm):
+def _pair_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cmax, norm,
+                precision):
     """A binding feature one cell closer, another one cell either way."""
     m, d = cells.shape
     r = row[act]
@@ -636,7 +747,7 @@ def _pair_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cma
 
 
 def _take_best(is_adv, cand, valid, act, row, state, point, obj, x0, own, keys, integer,
-               objective):
+               objective, precision):
     """Query all valid candidates; move each state to its best adversarial improvement."""
     m, C, d = cand.shape
     ai, ci = np.nonzero(valid)
@@ -644,7 +755,7 @@ def _take_best(is_adv, cand, valid, act, row, state, point, obj, x0, own, keys, 
     if not ai.size:
         return improved
     rows = row[act[ai]]
-    pts = realize(cand[ai, ci], own[rows], x0[rows], keys, integer)
+    pts = realize(cand[ai, ci], own[rows], x0[rows], keys, integer, precision)
     cobj = objective(cand[ai, ci], pts, rows)
     better = _less(cobj, obj[act[ai]])
     ai, ci, pts, cobj, rows = ai[better], ci[better], pts[better], cobj[better], rows[better]

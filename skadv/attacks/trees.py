@@ -1,10 +1,14 @@
-"""Attacks on scikit-learn tree ensembles: exact (MILP) and greedy (fast).
+"""Attacks on tree ensembles: exact (MILP) and greedy (fast).
 
-Both read the fitted trees of a ``DecisionTreeClassifier``,
-``ExtraTreeClassifier``, ``RandomForestClassifier``, ``ExtraTreesClassifier``
-or ``GradientBoostingClassifier`` (binary or multiclass) and return points
-the model's own ``predict`` confirms: every threshold is handled in float32,
-the precision scikit-learn's trees compare in (see :mod:`._tree_core`).
+Both read the fitted trees of scikit-learn's ``DecisionTreeClassifier``,
+``ExtraTreeClassifier``, ``RandomForestClassifier``, ``ExtraTreesClassifier``,
+``GradientBoostingClassifier`` and ``HistGradientBoostingClassifier``,
+XGBoost's ``XGBClassifier``, LightGBM's ``LGBMClassifier`` and CatBoost's
+``CatBoostClassifier`` (binary or multiclass, possibly after scalers in a
+``Pipeline``) with :func:`skadv._core.tree_readers.read_ensemble`, and return
+points the model's own ``predict`` confirms: every threshold is handled in the
+precision and with the comparison that library uses (see
+:mod:`skadv._core.trees`).
 
 :class:`ExactTreeAttack` finds the nearest adversarial point by mixed-integer
 programming: its distance is the row's exact robustness radius, a
@@ -20,39 +24,28 @@ import numpy as np
 
 from ..constraints._project import _row_bounds
 from ..exceptions import UnsupportedModelError
-from ..utils._parallel import N_JOBS_DOC
-from ..utils._sklearn_compat import Interval
+from ..utils._parallel import N_JOBS_DOC, row_chunks
+from ..utils._sklearn_compat import Interval, column_transformer_indices
 from .._core import trees as _tc
+from .._core.tree_readers import _SCALERS, _pull_back, read_ensemble
 from ._base import BaseAttack
 from .black_box import _QueryAttack
 
-__all__ = ["ExactTreeAttack", "GreedyTreeAttack", "tree_ensemble"]
-
-
-def _unsupported(est):
-    return UnsupportedModelError(
-        f"{type(est).__name__} is not a supported tree ensemble. The tree attacks "
-        "take a fitted DecisionTreeClassifier, ExtraTreeClassifier, "
-        "RandomForestClassifier, ExtraTreesClassifier or GradientBoostingClassifier "
-        "with one output. For any other model use skadv.attacks.HopSkipJumpAttack "
-        "or SquareAttack.")
-
-
-def _arrays(tree, value):
-    t = tree.tree_
-    return (np.asarray(t.feature, np.intp), np.asarray(t.threshold, np.float64),
-            np.asarray(t.children_left, np.intp), np.asarray(t.children_right, np.intp),
-            np.asarray(value, np.float64))
+__all__ = ["ExactTreeAttack", "GreedyTreeAttack", "encoded_ensemble", "tree_ensemble"]
 
 
 def tree_ensemble(estimator):
-    """Read a fitted scikit-learn tree classifier into an :class:`~skadv._core.trees.Ensemble`.
+    """Read a fitted tree classifier into an :class:`~skadv._core.trees.Ensemble`.
 
     Parameters
     ----------
-    estimator : fitted DecisionTreeClassifier, ExtraTreeClassifier,
-        RandomForestClassifier, ExtraTreesClassifier or GradientBoostingClassifier
-        (or one of those in a :class:`~sklearn.frozen.FrozenEstimator`)
+    estimator : fitted tree classifier
+        Any model :func:`skadv._core.tree_readers.read_ensemble` reads:
+        scikit-learn's tree, forest and (histogram) gradient-boosting
+        classifiers, ``XGBClassifier``, ``LGBMClassifier``,
+        ``CatBoostClassifier`` or their boosters, possibly in a
+        :class:`~sklearn.frozen.FrozenEstimator` or after scalers in a
+        :class:`~sklearn.pipeline.Pipeline`.
 
     Returns
     -------
@@ -62,78 +55,173 @@ def tree_ensemble(estimator):
 
     Raises
     ------
-    TypeError
-        For any other estimator (or several outputs).
+    UnsupportedModelError
+        A ``TypeError``: for any other estimator (or several outputs).
     """
-    from sklearn.dummy import DummyClassifier
-    from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier,
-                                  RandomForestClassifier)
+    return read_ensemble(estimator)
+
+
+def _not_encodable(why):
+    return UnsupportedModelError(
+        f"The tree attacks read a victim that encodes categories only as a Pipeline whose "
+        f"first step is a OneHotEncoder (drop=None, no infrequent categories) or a "
+        f"ColumnTransformer of OneHotEncoder, {', '.join(_SCALERS)} and 'passthrough', "
+        f"followed by the trees (and scalers); {why}. Otherwise use "
+        "skadv.attacks.HopSkipJumpAttack or SquareAttack.")
+
+
+def _passthrough(trans):
+    # A fitted ColumnTransformer holds 'passthrough' as an identity FunctionTransformer.
+    return (isinstance(trans, str) and trans == "passthrough") or (
+        type(trans).__name__ == "FunctionTransformer" and trans.func is None)
+
+
+def encoded_ensemble(estimator, encoder):
+    """The trees of a pipeline that one-hot encodes, over the attack's columns.
+
+    An attack sees a categorical column as one indicator column per category
+    (:class:`~skadv.attacks._encoding.InputEncoder`), which is what the
+    pipeline's ``OneHotEncoder`` feeds the trees: a split on an indicator is a
+    split on the attack's column, and the categories become one-hot groups of
+    the constraints. Numeric columns go through their scalers, whose
+    thresholds are mapped back to input units exactly (in double precision).
+
+    Parameters
+    ----------
+    estimator : fitted Pipeline
+        ``OneHotEncoder`` or ``ColumnTransformer`` first, then what
+        :func:`~skadv._core.tree_readers.read_ensemble` reads.
+    encoder : InputEncoder
+        The attack's encoder of the pipeline's input.
+
+    Returns
+    -------
+    Ensemble
+        Over ``len(encoder.raw_index)`` columns.
+    """
+    from sklearn.compose import ColumnTransformer
     from sklearn.frozen import FrozenEstimator
-    from sklearn.tree import DecisionTreeClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
 
     if isinstance(estimator, FrozenEstimator):
         estimator = estimator.estimator
-    if getattr(estimator, "n_outputs_", 1) != 1:
-        raise _unsupported(estimator)
-    n_classes = len(estimator.classes_)
-    argmax_ties = np.less.outer(np.arange(n_classes), np.arange(n_classes))
-    if isinstance(estimator, DecisionTreeClassifier):
-        trees = [_arrays(estimator, estimator.tree_.value[:, 0, :n_classes])]
-        offset = np.zeros(n_classes)
-        ties = argmax_ties
-    elif isinstance(estimator, (RandomForestClassifier, ExtraTreesClassifier)):
-        trees = [_arrays(t, t.tree_.value[:, 0, :n_classes]) for t in estimator.estimators_]
-        offset = np.zeros(n_classes)
-        ties = argmax_ties
-    elif isinstance(estimator, GradientBoostingClassifier):
-        if not (isinstance(estimator.init_, DummyClassifier) or estimator.init_ == "zero"):
-            raise UnsupportedModelError(
-                "GradientBoostingClassifier with a custom init estimator is not a pure "
-                "tree ensemble; use HopSkipJumpAttack or SquareAttack.")
-        lr = estimator.learning_rate
-        stages = estimator.estimators_
-        K = stages.shape[1]
-        trees = []
-        for stage in stages:
-            for k, reg in enumerate(stage):
-                v = np.zeros((reg.tree_.node_count, n_classes))
-                v[:, k if K > 1 else 1] = lr * reg.tree_.value[:, 0, 0]
-                trees.append(_arrays(reg, v))
-        # The init estimator's raw score is a constant: read it off one row.
-        zero = np.zeros((1, estimator.n_features_in_))
-        raw = np.atleast_1d(np.asarray(estimator.decision_function(zero), np.float64).ravel())
-        tree_sum = np.zeros(raw.shape)
-        for stage in stages:
-            for k, reg in enumerate(stage):
-                tree_sum[k] += lr * reg.predict(zero)[0]
-        offset = np.zeros(n_classes)
-        if K > 1:
-            offset[:] = raw - tree_sum
-            ties = argmax_ties
-        else:
-            offset[1] = raw[0] - tree_sum[0]
-            # predict is classes_[raw >= 0]: class 1 wins a tie.
-            ties = np.array([[False, False], [True, False]])
+    if not isinstance(estimator, Pipeline) or len(estimator.steps) < 2:
+        raise _not_encodable(f"got {type(estimator).__name__}")
+    first = estimator.steps[0][1]
+    ens = read_ensemble(estimator[1:])
+    if isinstance(first, OneHotEncoder):
+        parts = [(first, list(range(encoder.n_features)), slice(0, None))]
+    elif isinstance(first, ColumnTransformer):
+        cols = column_transformer_indices(first)
+        parts = [(t, cols.get(name, []), first.output_indices_[name])
+                 for name, t, _ in first.transformers_ if not (isinstance(t, str) and t == "drop")]
     else:
-        raise _unsupported(estimator)
-    return _tc.Ensemble(*map(tuple, zip(*trees)), offset=offset, tie_wins=ties)
+        raise _not_encodable(f"its first step is {type(first).__name__}")
+    n_out = max((p[2].stop or 0) for p in parts)
+    column = np.full(n_out, -1, np.intp)  # attack column of each tree input
+    scaled = {}                           # tree input -> (scaler, its column, its width)
+    for trans, raw, where in parts:
+        outs = np.arange(n_out)[where]
+        if isinstance(trans, OneHotEncoder):
+            if trans.drop_idx_ is not None or getattr(trans, "_infrequent_enabled", False):
+                raise _not_encodable("its OneHotEncoder drops or groups categories")
+            pos = 0
+            for i, j in enumerate(raw):
+                cats = np.asarray(trans.categories_[i], dtype=object)
+                mine = np.flatnonzero(encoder.raw_index == j)
+                known = encoder.categories.get(j)
+                if known is None or len(known) != len(cats) or not all(
+                        a == b for a, b in zip(known, cats)):
+                    raise _not_encodable(f"the categories of column {j} include a missing "
+                                         "value or differ from the attack's")
+                column[outs[pos:pos + len(cats)]] = mine
+                pos += len(cats)
+        elif _passthrough(trans) or type(trans).__name__ in _SCALERS:
+            for i, j in enumerate(raw):
+                column[outs[i]] = np.flatnonzero(encoder.raw_index == j)[0]
+                if not _passthrough(trans):
+                    scaled[outs[i]] = (trans, i, len(raw))
+        else:
+            raise _not_encodable(f"it holds a {type(trans).__name__}")
+    if np.any(column < 0):
+        raise _not_encodable("some of its outputs come from no input column")
+    feat = np.concatenate(ens.feature)
+    keys = np.concatenate(ens.threshold).copy()
+    inner = feat >= 0
+    precision = ens.precision
+    if scaled:
+        # Scaled columns compare in double in input units; the other numeric
+        # ones are pulled back through the identity (indicators are 0 or 1).
+        hot = inner & np.isin(column[np.maximum(feat, 0)], np.flatnonzero(encoder.one_hot))
+        groups = {}
+        for n in np.flatnonzero(inner & ~hot & np.isfinite(keys)):
+            trans, i, m = scaled.get(feat[n], (None, 0, 1))
+            groups.setdefault(id(trans), (trans, m, []))[2].append((n, i))
+        for trans, m, members in groups.values():
+            nodes, idx = map(np.asarray, zip(*members))
+            keys[nodes] = _pull_back((lambda Z: Z) if trans is None else trans.transform, idx,
+                                     keys[nodes], precision, m)
+        precision = 64
+    cut = np.cumsum([len(f) for f in ens.feature])[:-1]
+    feat = np.where(inner, column[np.maximum(feat, 0)], feat)
+    return ens._replace(feature=tuple(np.split(feat, cut)),
+                        threshold=tuple(np.split(keys, cut)), precision=precision,
+                        n_features=len(encoder.raw_index))
 
 
 class _TreeAttackMixin:
     """Reads the victim's trees at fit; both tree attacks share it."""
 
+    def _victim_ensemble(self):
+        encoder = getattr(self, "encoder_", None)
+        if encoder is None or encoder.identity:
+            return tree_ensemble(self.estimator)
+        return encoded_ensemble(self.estimator, encoder)
+
     def _check_victim(self):
         super()._check_victim()
-        tree_ensemble(self.estimator)
+        self._victim_ensemble()
 
-    def _fit_trees(self):
+    def _validate_rows(self, X, *, reset):
+        try:
+            nan = np.isnan(np.asarray(X, dtype=np.float64)).any()
+        except (TypeError, ValueError):  # categorical columns: the encoder checks them
+            nan = False
+        if nan:
+            try:
+                routes = tree_ensemble(self.estimator).missing_left is not None
+            except Exception:  # an unfitted or unsupported victim: fit says so
+                routes = False
+            name = type(self.estimator).__name__
+            raise ValueError(
+                f"X contains NaN. {name} sends missing values a default way, but the tree "
+                "attacks perturb observed values only: impute X first (e.g. "
+                "sklearn.impute.SimpleImputer) or attack the complete rows." if routes else
+                f"X contains NaN, but {name} has no missing-value direction (it rejects "
+                "missing values): impute X first, e.g. with sklearn.impute.SimpleImputer.")
+        return super()._validate_rows(X, reset=reset)
+
+    def _victim_predict(self, X):
+        # CatBoost's multiclass predict returns a column: one label per row.
+        pred = np.asarray(super()._victim_predict(X))
+        return pred.reshape(len(pred)) if pred.ndim == 2 and pred.shape[1] == 1 else pred
+
+    def _fit_trees(self, X):
         c = self.constraints_
         group = np.asarray(c.group)
         hot = group >= 0
-        self.ensemble_ = tree_ensemble(self.estimator)
+        self.ensemble_ = self._victim_ensemble()
+        d, width = self.ensemble_.n_features, X.shape[1]  # width: one-hot encoded
+        if d is not None and d != width:
+            raise ValueError(f"X has {width} features, but the victim "
+                             f"{type(self.estimator).__name__} was fitted on {d}.")
+        # float32 rows hold only float32 values: a double comparison sees them so.
+        self._precision = 32 if X.dtype == np.float32 else self.ensemble_.precision
+        self._geometry = self.ensemble_._replace(precision=self._precision)
         self._integer = np.asarray(c.integer, bool) | hot
         self._keys, self._n_keys = _tc.split_keys(
-            self.ensemble_, self.n_features_in_, self._integer, extra_zero=hot)
+            self._geometry, width, self._integer, extra_zero=hot)
         self._groups = tuple(np.flatnonzero(group == g) for g in np.unique(group[hot]))
 
     def _bounds(self, X):
@@ -145,13 +233,35 @@ class _TreeAttackMixin:
                 np.broadcast_to(np.asarray(upper, np.float64), shape),
                 np.asarray(c.mutable, bool))
 
+    def _attack_rows(self, X, labels, y_idx, key, out_dtype, rows):
+        # The geometry is exact in the units of X: a detour through X / scale_
+        # could move a point across a double-precision threshold.
+        chunks = row_chunks(len(X), getattr(self, "batch_size", None),
+                            getattr(self, "n_jobs", None))
+        if len(chunks) > 1:
+            return super()._attack_rows(X, labels, y_idx, key, out_dtype, rows)
+        X_adv, extras = self._generate_rows(X, y_idx, key, rows)
+        return self._finalize(X, np.asarray(X_adv, dtype=np.float64), labels, out_dtype, extras)
+
+    def _generate(self, U, y_idx, key, rows):
+        X_adv, extras = self._generate_rows(U * self.scale_, y_idx, key, rows)
+        return X_adv / self.scale_, extras
+
 
 _TREE_ESTIMATOR = """
     estimator : fitted tree classifier, default=None
-        ``DecisionTreeClassifier``, ``ExtraTreeClassifier``,
-        ``RandomForestClassifier``, ``ExtraTreesClassifier`` or
-        ``GradientBoostingClassifier`` (binary or multiclass), possibly in a
-        :class:`~sklearn.frozen.FrozenEstimator`."""
+        Binary or multiclass: scikit-learn's ``DecisionTreeClassifier``,
+        ``ExtraTreeClassifier``, ``RandomForestClassifier``,
+        ``ExtraTreesClassifier``, ``GradientBoostingClassifier`` or
+        ``HistGradientBoostingClassifier`` (numeric categorical features
+        included), ``xgboost.XGBClassifier``, ``lightgbm.LGBMClassifier`` or
+        ``catboost.CatBoostClassifier`` (``pip install "skadv[trees]"``),
+        possibly in a :class:`~sklearn.frozen.FrozenEstimator`, or last in a
+        ``Pipeline`` after ``StandardScaler``, ``MinMaxScaler``,
+        ``MaxAbsScaler`` or ``RobustScaler`` steps, or after a
+        ``OneHotEncoder`` / ``ColumnTransformer`` of those (its categories
+        become one-hot groups of the constraints). Rows must be complete: the
+        attacks do not perturb missing values."""
 
 _TREE_DOC = """
     constraints : FeatureConstraints, default=None
@@ -169,12 +279,14 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
     """Nearest adversarial example of a tree ensemble by MILP (Kantchelian et al. 2016).
 
     For every row, the smallest perturbation (in ``norm``) that changes the
-    prediction of a scikit-learn decision tree, random forest, extra-trees or
-    gradient-boosting classifier, found by mixed-integer linear programming
-    with HiGHS (:func:`scipy.optimize.milp`). The distance is exact, so the
-    attack doubles as a verifier: ``minimal_distance_`` is each row's
-    robustness radius -- no perturbation strictly smaller (as the model sees
-    inputs, in float32) changes the prediction. Practical for small ensembles
+    prediction of a tree ensemble (scikit-learn, XGBoost, LightGBM or
+    CatBoost), found by mixed-integer linear programming with HiGHS
+    (:func:`scipy.optimize.milp`). The distance is exact, so the attack
+    doubles as a verifier: ``minimal_distance_`` is each row's robustness
+    radius -- no perturbation strictly smaller changes the prediction, as the
+    model compares inputs (float32 for scikit-learn's trees, XGBoost and
+    CatBoost, whose returned points are float32 values; double for LightGBM,
+    HistGradientBoosting and pipelines of scalers). Practical for small ensembles
     (tens of trees of moderate depth); use :class:`GreedyTreeAttack` beyond.
 
     Parameters
@@ -260,11 +372,10 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
         self.n_jobs = n_jobs
 
     def _fit_extra(self, X):
-        self._fit_trees()
-        self._milp = _tc.TreeMILP(self.ensemble_, self._keys, self._n_keys, self._integer)
+        self._fit_trees(X)
+        self._milp = _tc.TreeMILP(self._geometry, self._keys, self._n_keys, self._integer)
 
-    def _generate(self, U, y_idx, key, rows):
-        X = U * self.scale_
+    def _generate_rows(self, X, y_idx, key, rows):
         lower, upper, mutable = self._bounds(X)
         n = len(X)
         X_adv, dist = X.copy(), np.full(n, np.inf)
@@ -301,7 +412,7 @@ class ExactTreeAttack(_TreeAttackMixin, BaseAttack):
                 X_adv[i] = X[i] if x is None else x
         if self.constraints_.relations is not None:
             exact &= self.constraints.is_satisfied(X_adv, X, arrays=self.constraints_)
-        return X_adv / self.scale_, {"minimal_distance_": dist, "exact_": exact}
+        return X_adv, {"minimal_distance_": dist, "exact_": exact}
 
 
 ExactTreeAttack.__doc__ = ExactTreeAttack.__doc__.replace("{trees}", _TREE_DOC.strip()).replace(
@@ -408,36 +519,36 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
         self.n_jobs = n_jobs
 
     def _fit_extra(self, X):
-        self._fit_trees()
+        self._fit_trees(X)
         self._fit_references(X)
 
-    def _generate(self, U, y_idx, key, rows):
-        keys, integer, scale = self._keys, self._integer, self.scale_
+    def _generate_rows(self, X, y_idx, key, rows):
+        keys, integer, scale, precision = self._keys, self._integer, self.scale_, self._precision
         k = min(self.init_size, len(self.reference_))
-        ref_cells = _tc.cells_of(self.reference_, keys, integer)
+        ref_cells = _tc.cells_of(self.reference_, keys, integer, precision)
 
-        def attack_batch(Ub, yb, kb, live):
-            X = Ub * scale
-            lower, upper, mutable = self._bounds(X)
-            own, cmin, cmax = _tc.cell_range(X, keys, self._n_keys, integer, lower, upper,
-                                             mutable)
-            near, valid = self._nearest_references(Ub, yb, k)
+        def attack_batch(Xb, yb, kb, live):
+            lower, upper, mutable = self._bounds(Xb)
+            own, cmin, cmax = _tc.cell_range(Xb, keys, self._n_keys, integer, lower, upper,
+                                             mutable, precision)
+            near, valid = self._nearest_references(Xb / scale, yb, k)
             starts = np.where(mutable, ref_cells[near], own[:, None, :])
             valid &= live[:, None]
-            count = np.zeros(len(X), dtype=np.int64)
-            is_adv = self._is_adv(yb)
+            count = np.zeros(len(Xb), dtype=np.int64)
 
             def oracle(points, rows):
+                # The model's own predict on exactly these values.
                 np.add.at(count, rows, 1)
-                return is_adv(points / scale, rows)
+                pred = self._class_index(self._victim_predict(points))
+                return pred == yb[rows] if self.targeted else pred != yb[rows]
 
             X_adv, _ = _tc.greedy_walk(
-                oracle, X, starts, valid, keys=keys, integer=integer, scale=scale,
+                oracle, Xb, starts, valid, keys=keys, integer=integer, scale=scale,
                 norm=self.norm_, cmin=cmin, cmax=cmax, own=own, restarts=self.restarts,
-                max_iter=self.steps)
-            return X_adv / scale, count
+                max_iter=self.steps, precision=precision)
+            return X_adv, count
 
-        return self._run(attack_batch, U, y_idx, key, rows)
+        return self._run(attack_batch, X, y_idx, key, rows)
 
 
 GreedyTreeAttack.__doc__ = GreedyTreeAttack.__doc__.replace("{trees}", _TREE_DOC.strip()).replace(

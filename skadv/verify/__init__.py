@@ -21,6 +21,7 @@ from .crown import crown_bounds
 from .interval import interval_bounds
 from .milp import min_adversarial_linf, min_margin, verify
 from .radius import certified_radius
+from .trees import tree_certified_radius
 
 __all__ = [
     "as_layers",
@@ -31,5 +32,6 @@ __all__ = [
     "margin_matrix",
     "min_adversarial_linf",
     "min_margin",
+    "tree_certified_radius",
     "verify",
 ]
