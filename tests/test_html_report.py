@@ -1,9 +1,17 @@
-"""write_html_report and column_shift_table: one offline file, escaped, rendered."""
+"""write_html_report and column_shift_table: one offline file, escaped, rendered.
+
+The last test opens the report in real headless Chromium, when it is
+installed, and checks that the tables and figures are actually drawn.
+"""
 
 import base64
 import io
+import json
 import os
 import re
+import shutil
+import signal
+import subprocess
 from html.parser import HTMLParser
 
 import numpy as np
@@ -320,3 +328,122 @@ def test_column_shift_ignores_float32_rounding():
 def test_column_shift_errors(clean, adv, kwargs, match):
     with pytest.raises(ValueError, match=match):
         column_shift_table(clean, adv, **kwargs)
+
+
+# --- In a real browser -----------------------------------------------------
+
+_CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--hide-scrollbars", "--force-device-scale-factor=1",
+    # No name resolves: the page is rendered as it would be offline.
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+]
+
+# Test-only instrumentation: once the page has loaded, record what the
+# browser made of it on <body>, where --dump-dom shows it.
+_PROBE = """<script id="probe">
+addEventListener("load", () => {
+  const box = (e) => { const r = e.getBoundingClientRect();
+                       return {x: r.x, y: r.y, w: r.width, h: r.height}; };
+  const style = (e, p) => e ? getComputedStyle(e)[p] : null;
+  const tables = [...document.querySelectorAll("table")].map((t) => ({
+    box: box(t),
+    bodyRows: t.tBodies[0].rows.length,
+    headers: [...t.tHead.rows[0].cells].map((c) => c.textContent),
+    sticky: style(t.tHead.rows[0].cells[0], "position"),
+    numAlign: style(t.querySelector("td.num"), "textAlign"),
+    zebra: [0, 1].map((i) => style(t.tBodies[0].rows[i].cells[0], "backgroundColor")),
+  }));
+  const images = [...document.images].map((i) => ({
+    box: box(i), complete: i.complete, natural: [i.naturalWidth, i.naturalHeight]}));
+  const links = [...document.querySelectorAll("nav a")].map(
+    (a) => document.getElementById(a.hash.slice(1)) !== null);
+  document.body.setAttribute("data-probe", JSON.stringify({
+    tables, images, links, scripts: document.scripts.length}));
+});
+</script>"""
+
+
+def _run_chromium(args, tmp_path, timeout=60):
+    profile = tmp_path / f"profile{len(list(tmp_path.glob('profile*')))}"
+    proc = subprocess.Popen(["chromium", *_CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # its renderer and helpers too
+        proc.communicate()
+        raise
+    return proc.returncode, out, err
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    """Skip, saying why, unless headless Chromium renders a trivial page here."""
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium)")
+    tmp = tmp_path_factory.mktemp("chromium")
+    probe = tmp / "probe.html"
+    probe.write_text("<!DOCTYPE html><p>chromium-works</p>")
+    try:
+        rc, out, err = _run_chromium(["--dump-dom", probe.as_uri()], tmp)
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        pytest.skip(f"chromium does not start here: {exc}")
+    if rc != 0 or "chromium-works" not in out:
+        pytest.skip(f"chromium does not render here (exit {rc}): {err[-500:]}")
+    return tmp
+
+
+def _pixels(shot, box, rgb):
+    """Pixels of a pure colour inside a CSS box of the screenshot."""
+    x0, y0 = int(box["x"]), int(box["y"])
+    area = shot[y0:y0 + int(box["h"]), x0:x0 + int(box["w"]), :3]
+    target = np.array([int(rgb[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    return int((np.abs(area - target).max(axis=-1) < 0.06).sum())
+
+
+def test_report_renders_in_headless_chromium(chromium, tmp_path):
+    report = tmp_path / "report.html"
+    _report(report)
+    text = report.read_text(encoding="utf-8")
+    assert "<script" not in text
+    probed = tmp_path / "probed.html"
+    probed.write_text(text.replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+
+    rc, dom, err = _run_chromium(["--dump-dom", probed.as_uri()], tmp_path)
+    assert rc == 0, err[-2000:]
+    (body,) = _Page(dom).attrs_of("body")
+    assert "data-probe" in body, "the page never finished loading"
+    seen = json.loads(body["data-probe"])
+    # Only the probe runs: the hostile column name stayed text.
+    assert seen["scripts"] == 1
+    assert seen["links"] == [True, True]
+    scores, shift = _frames()
+    assert [t["bodyRows"] for t in seen["tables"]] == [len(scores), len(shift)]
+    assert seen["tables"][0]["headers"] == [str(c) for c in scores.columns]
+    for table in seen["tables"]:
+        assert table["box"]["h"] > 20 * table["bodyRows"] and table["box"]["w"] > 100
+        assert table["sticky"] == "sticky" and table["numAlign"] == "right"
+        assert table["zebra"][0] != table["zebra"][1]
+    assert len(seen["images"]) == 2
+    for image in seen["images"]:
+        assert image["complete"] and min(image["natural"]) > 100, image
+        assert image["box"]["w"] > 200 and image["box"]["h"] > 100
+        assert image["box"]["y"] + image["box"]["h"] <= 2000, "below the screenshot"
+
+    shot_path = tmp_path / "shot.png"
+    rc, _, err = _run_chromium([f"--screenshot={shot_path}", "--window-size=1200,2000",
+                                report.as_uri()], tmp_path)
+    assert rc == 0 and shot_path.exists(), err[-2000:]
+    shot = mpimg.imread(shot_path)
+    assert shot.shape[:2] == (2000, 1200) and shot[..., :3].std() > 0.01
+    red_box, blue_box = (image["box"] for image in seen["images"])
+    area = red_box["w"] * red_box["h"]
+    # Each figure's bars are drawn where the layout put that image, and only there.
+    assert _pixels(shot, red_box, RED) > 0.05 * area
+    assert _pixels(shot, blue_box, BLUE) > 0.05 * area
+    assert _pixels(shot, red_box, BLUE) == 0 and _pixels(shot, blue_box, RED) == 0
+    assert _pixels(shot, {"x": 0, "y": 0, "w": 1200, "h": 2000}, RED) == _pixels(
+        shot, red_box, RED)
