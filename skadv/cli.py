@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from . import __version__
+from .exceptions import NotDifferentiableError
 
 __all__ = ["ATTACKS", "DEFENSES", "main", "run_study"]
 
@@ -363,7 +364,7 @@ def run_study(dataset="breast_cancer", *, defenses=None, attacks=None, eps=None,
             settings["unconstrained"] = _unconstrained_check(
                 first, fitted[first], X_test, y_test, study, scale, settings["train_eps"],
                 seed, quick)
-        except TypeError:  # no gradients to follow: nothing to compare
+        except NotDifferentiableError:  # no gradients to follow: nothing to compare
             settings["unconstrained"] = None
     for name in defenses:
         timings[name][1] = float(report[report.estimator == name].time_s.sum())

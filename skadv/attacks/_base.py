@@ -125,7 +125,12 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return X
 
     def _victim_predict(self, X):
-        return np.asarray(self.estimator.predict(self._victim_input(X)))
+        # A copy for the victim: CatBoost's predict marks a 1-row input array
+        # read-only, and the attacks write into the rows they test.
+        Xv = self._victim_input(X)
+        if isinstance(Xv, np.ndarray):
+            Xv = Xv.copy()
+        return np.asarray(self.estimator.predict(Xv))
 
     # -- fit ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)

@@ -27,6 +27,7 @@ from ..exceptions import UnsupportedModelError
 from ..utils._parallel import N_JOBS_DOC, row_chunks
 from ..utils._sklearn_compat import Interval, column_transformer_indices
 from .._core import trees as _tc
+from .._core.tree_greedy import greedy_walk
 from .._core.tree_readers import _SCALERS, _pull_back, read_ensemble
 from ._base import BaseAttack
 from .black_box import _QueryAttack
@@ -58,6 +59,11 @@ def tree_ensemble(estimator):
     UnsupportedModelError
         A ``TypeError``: for any other estimator (or several outputs).
     """
+    # skadv's own wrappers of tree models (CertifiedClassifier with a tree
+    # method) hand over the trees they predict with.
+    own = getattr(estimator, "_tree_ensemble", None)
+    if own is not None and not isinstance(estimator, type):
+        return own()
     return read_ensemble(estimator)
 
 
@@ -542,7 +548,7 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
                 pred = self._class_index(self._victim_predict(points))
                 return pred == yb[rows] if self.targeted else pred != yb[rows]
 
-            X_adv, _ = _tc.greedy_walk(
+            X_adv, _ = greedy_walk(
                 oracle, Xb, starts, valid, keys=keys, integer=integer, scale=scale,
                 norm=self.norm_, cmin=cmin, cmax=cmax, own=own, restarts=self.restarts,
                 max_iter=self.steps, precision=precision)

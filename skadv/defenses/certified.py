@@ -1,110 +1,38 @@
-"""Certified defenses: randomized smoothing, IBP / CROWN-IBP training, exact certificates."""
+"""Certified defenses: randomized smoothing, IBP / CROWN-IBP training, exact certificates.
 
-import warnings
-from dataclasses import dataclass, replace
+:class:`CertifiedClassifier` validates and dispatches; what each method does
+lives in its strategy (:mod:`skadv.defenses._certified`).
+"""
+
 from numbers import Integral, Real
 
 import numpy as np
-import jax
-import jax.numpy as jnp
 from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import has_fit_parameter
 
-from ..attacks._base import canonical_norm, resolve_budget
-from ..models._differentiable import Chain, as_differentiable
-from ..utils._jax import map_batches
+from ..attacks._budget import resolve_budget
 from ..utils._sklearn_compat import (
     HasMethods,
     Interval,
     Options,
     StrOptions,
-    _check_sample_weight,
     _fit_context,
     check_is_fitted,
     validate_data,
 )
-from ..verify import as_layers, certified_radius, forward, min_adversarial_linf
-from ..verify.smoothing import certify_counts, noise, noise_counts, row_keys_from_rows
-from ._base import BaseDefense, check_classifier, default_model, is_jax_model
-from .._core.train import BoundObjective, NoiseObjective
+from ._base import BaseDefense, check_classifier
+from ._certified import METHODS, strategy
 
 __all__ = ["CertifiedClassifier"]
-
-_METHODS = ("smoothing", "ibp", "crown-ibp", "linear", "milp")
-# Independent PRNG streams of the smoothing sampler (Cohen et al.'s selection
-# and estimation draws must be independent of each other).
-_SELECT, _ESTIMATE, _VIEW = 0, 1, 2
-# Rows per compiled bound computation; the bisection holds a few arrays of
-# (rows, n_spec, width) per layer.
-_BOUND_ROWS = 256
-
-
-@dataclass(frozen=True)
-class SmoothedSoftmax:
-    """Log of the mean softmax of ``fn`` over fixed noise: a differentiable smoothed model.
-
-    ``params = (inner, noise)`` with ``noise`` of shape ``(m, n_features)``
-    (already scaled by sigma). Its argmax approximates the smoothed
-    classifier's (Salman et al. 2019's "soft" smoothed classifier with ``m``
-    common noise draws), so gradient attacks aim at the smoothed decision and
-    not at the base model's.
-    """
-
-    fn: object
-
-    def __call__(self, params, X):
-        inner, draws = params
-        n, d = X.shape
-        Z = (X[:, None, :] + draws[None]).reshape(-1, d)
-        logp = jax.nn.log_softmax(self.fn(inner, Z), axis=-1).reshape(n, draws.shape[0], -1)
-        return jax.scipy.special.logsumexp(logp, axis=1) - jnp.log(draws.shape[0])
-
-
-def _to_float64(layers):
-    return [{"W": np.asarray(layer["W"], np.float64), "b": np.asarray(layer["b"], np.float64)}
-            for layer in layers]
-
-
-def _scaled_layers(layers, scale):
-    """The layers seen from ``u = x / scale``: the first weight rows times ``scale``."""
-    layers = _to_float64(layers)
-    layers[0] = {"W": scale[:, None] * layers[0]["W"], "b": layers[0]["b"]}
-    return layers
-
-
-def _linear_layers(diff):
-    """The single affine layer of a linear model (scaler folded in), or ``None``."""
-    fn, params = diff.fn, diff.params
-    parts = tuple(fn.fns) if isinstance(fn, Chain) else (fn,)
-    dense = parts[-1]
-    dense_params = tuple(params)[-1] if isinstance(fn, Chain) else params
-    if type(dense).__name__ != "DenseNet" or len(dense_params) != 1:
-        return None
-    # One layer has no activation at all, so it is a ReLU network too.
-    relu = replace(dense, activation="relu")
-    fn = Chain(parts[:-1] + (relu,)) if isinstance(fn, Chain) else relu
-    try:
-        return as_layers(fn, params, n_features=diff.n_features_in_)
-    except TypeError:
-        return None
-
-
-def _bound_network_error(estimator, method):
-    return TypeError(
-        f"method={method!r} trains with bounds inside skadv's training engine and needs "
-        f"skadv.models.MLPClassifier(activation='relu'). Got {estimator!r} instead. "
-        "For a linear model use method='linear' (exact certificates); to certify an "
-        "already trained scikit-learn ReLU MLPClassifier use method='milp'.")
 
 
 class CertifiedClassifier(BaseDefense):
     """A classifier with certified robustness: ``certify(X) -> (prediction, radius)``.
 
     Each row gets a radius within which no perturbation can change its
-    prediction — proven, not estimated by attacking. Five methods:
+    prediction — proven, not estimated by attacking. Seven methods:
 
     - ``"smoothing"`` (Cohen et al. 2019): the classifier is the *smoothed*
       ``g(x) = argmax_c P(f(x + delta) = c)``, ``delta ~ N(0, sigma^2)``, of a
@@ -137,6 +65,16 @@ class CertifiedClassifier(BaseDefense):
       possibly after a scaler), trained normally, by mixed-integer
       programming (:func:`skadv.verify.min_adversarial_linf`, one MILP per
       row and class: exponential in the worst case, for small networks).
+    - ``"tree-bound"`` and ``"tree-exact"``: a tree ensemble -- scikit-learn's
+      trees, forests, ``GradientBoostingClassifier`` and
+      ``HistGradientBoostingClassifier``, ``XGBClassifier``,
+      ``LGBMClassifier``, ``CatBoostClassifier`` (possibly after scalers in a
+      ``Pipeline``) -- trained normally and certified by
+      :func:`skadv.verify.tree_certified_radius`: ``"tree-bound"`` is Chen et
+      al.'s multi-level clique bound (polynomial time, a lower bound of the
+      exact radius), ``"tree-exact"`` Kantchelian et al.'s MILP (the exact
+      radius, just below the distance of the nearest adversarial point). L∞,
+      L2 or L1; radii are capped at ``max_radius``.
 
     **Units.** Radii are measured in ``X / scale_``: with
     ``feature_scale=None`` in the units of ``X`` as passed to :meth:`certify`
@@ -158,8 +96,11 @@ class CertifiedClassifier(BaseDefense):
     ----------
     estimator : classifier, default=None
         The model; cloned. ``None`` means ``skadv.models.MLPClassifier()``
-        (``skadv.models.LogisticRegression()`` for ``method="linear"``).
-    method : {"smoothing", "ibp", "crown-ibp", "linear", "milp"}, default="smoothing"
+        (``skadv.models.LogisticRegression()`` for ``method="linear"``,
+        ``HistGradientBoostingClassifier(max_iter=20, max_depth=4)`` for the
+        tree methods).
+    method : {"smoothing", "ibp", "crown-ibp", "linear", "milp", "tree-bound", \
+            "tree-exact"}, default="smoothing"
     eps : float >= 0, default=0.1
         Training radius (L∞) of ``"ibp"`` and ``"crown-ibp"``; 0 trains
         without bounds (the naturally trained baseline of a grid).
@@ -174,11 +115,11 @@ class CertifiedClassifier(BaseDefense):
         100,000; ``n`` caps the radius at ``sigma * Phi^-1(alpha ** (1 / n))``.
     alpha : float in (0, 1), default=0.001
         Failure probability of each smoothing certificate.
-    norm : {"inf", 2} or None, default=None
+    norm : {"inf", 2, 1} or None, default=None
         Norm of the radius. ``None``: 2 for ``"smoothing"`` (its only norm),
         ``"inf"`` otherwise. ``"linear"``, ``"ibp"`` and ``"crown-ibp"``
         certify either (the latter two always train on L∞ balls); ``"milp"``
-        only L∞.
+        only L∞; the tree methods any of L∞, L2 and L1.
     kappa : float in [0, 1], default=0.5
         Final weight of the clean loss in IBP / CROWN-IBP training.
     warmup : int >= 0, default=0
@@ -194,7 +135,8 @@ class CertifiedClassifier(BaseDefense):
         Per-feature unit of radii, ``eps`` and ``sigma`` (see Units above);
         ``"std"`` uses the standard deviation of the training ``X``.
     max_radius : float > 0, default=None
-        Largest radius searched by ``"ibp"``, ``"crown-ibp"`` and ``"milp"``; a
+        Largest radius searched by ``"ibp"``, ``"crown-ibp"``, ``"milp"`` and
+        the tree methods; a
         row certified there gets ``max_radius`` (a lower bound of its radius).
         ``None`` uses the diameter of the training data in the radius' norm.
     batch_size : int, default=16384
@@ -288,13 +230,14 @@ class CertifiedClassifier(BaseDefense):
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"]), None],
-        "method": [StrOptions(set(_METHODS))],
+        "method": [StrOptions(set(METHODS))],
         "eps": [Interval(Real, 0, None, closed="left")],
         "sigma": [Interval(Real, 0, None, closed="neither")],
         "n0": [Interval(Integral, 1, None, closed="left")],
         "n": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, 1, closed="neither")],
-        "norm": [StrOptions({"inf", "linf", "l2", "2"}), Options(Real, {2, np.inf}), None],
+        "norm": [StrOptions({"inf", "linf", "l2", "2", "l1", "1"}), Options(Real, {1, 2, np.inf}),
+                 None],
         "kappa": [Interval(Real, 0, 1, closed="both")],
         "warmup": [Interval(Integral, 0, None, closed="left")],
         "ramp": [Interval(Integral, 0, None, closed="left")],
@@ -327,28 +270,14 @@ class CertifiedClassifier(BaseDefense):
         self.random_state = random_state
 
     # -- fit ------------------------------------------------------------------
-    def _resolve_norm(self):
-        if self.norm is None:
-            return 2 if self.method == "smoothing" else "inf"
-        norm = canonical_norm(self.norm)
-        if self.method == "smoothing" and norm != 2:
-            raise ValueError(
-                f"method='smoothing' certifies L2 radii (Gaussian noise); `norm` must be 2 "
-                f"or None. Got norm={self.norm!r} instead.")
-        if self.method == "milp" and norm != "inf":
-            raise ValueError(
-                f"method='milp' certifies L∞ radii; `norm` must be 'inf' or None. Got "
-                f"norm={self.norm!r} instead. Use method='crown-ibp' or 'linear' for L2.")
-        return norm
+    def _strategy(self):
+        """The one place the method is looked at: everything else asks its strategy."""
+        return strategy(self.method)
 
     def _template(self):
         if self.estimator is not None:
             return clone(self.estimator)
-        if self.method == "linear":
-            from ..models import LogisticRegression
-
-            return LogisticRegression()
-        return default_model()
+        return self._strategy().default_estimator()
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
@@ -368,170 +297,23 @@ class CertifiedClassifier(BaseDefense):
             raise ValueError(
                 f"`n0` (selection draws) must not exceed `n` (estimation draws). Got "
                 f"n0={self.n0} and n={self.n} instead; Cohen et al. use n0=100, n=100000.")
+        how = self._strategy()
         estimator = self._template()
         check_classifier(estimator, "estimator")
         X_checked, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         X_checked = X_checked.astype(np.float64)
-        self.norm_ = self._resolve_norm()
+        self.norm_ = how.resolve_norm(self)
         self.scale_, _ = resolve_budget(None, self.feature_scale, X_checked,
                                         getattr(self, "feature_names_in_", None))
         rng = check_random_state(self.random_state)
         self._seed_ = int(rng.randint(2**31 - 1))
-
-        if self.method == "smoothing":
-            self.training_ = self._fit_smoothing(estimator, X, X_checked, y, sample_weight, rng)
-        elif self.method in ("ibp", "crown-ibp"):
-            self._fit_bounds(estimator, X, y, sample_weight)
-            self.training_ = self.method
-        else:
-            fit_params = {}
-            if sample_weight is not None:
-                if not has_fit_parameter(estimator, "sample_weight"):
-                    raise ValueError(
-                        f"{type(estimator).__name__}.fit does not accept sample_weight.")
-                fit_params["sample_weight"] = sample_weight
-            estimator.fit(X, y, **fit_params)
-            self.training_ = "plain"
+        self.training_ = how.fit(self, estimator, X, X_checked, y, sample_weight, rng)
         self.estimator_ = estimator
         self.classes_ = estimator.classes_
-        self.layers_ = None if self.method == "smoothing" else self._certified_layers(estimator)
-        self.max_radius_ = None
-        if self.method in ("ibp", "crown-ibp", "milp"):
-            self.max_radius_ = (float(self.max_radius) if self.max_radius is not None
-                                else self._diameter(X_checked))
+        self.layers_ = how.layers(self, estimator)
+        self.max_radius_ = how.max_radius(self, X_checked)
         return self
-
-    def _diameter(self, X):
-        span = (X.max(axis=0) - X.min(axis=0)) / self.scale_
-        size = np.max(span) if self.norm_ == "inf" else np.linalg.norm(span)
-        return float(size) if size > 0 else 1.0
-
-    def _fit_smoothing(self, estimator, X, X_checked, y, sample_weight, rng):
-        noise_scale = self.sigma * self.scale_
-        if is_jax_model(estimator):
-            Xv, yv = estimator._validate_Xy(X, y, reset=True)
-            estimator._fit_objective(Xv, yv, sample_weight, objective=NoiseObjective(),
-                                     hp={"noise_scale": noise_scale})
-            return "noise"
-        n, d = X_checked.shape
-        draws = rng.standard_normal((self.n_augment, n, d)) * noise_scale
-        X_aug = (X_checked[None] + draws).reshape(-1, d)
-        if hasattr(X, "columns"):
-            import pandas as pd
-
-            X_aug = pd.DataFrame(X_aug, columns=X.columns)
-        fit_params = {}
-        if sample_weight is not None:
-            if not has_fit_parameter(estimator, "sample_weight"):
-                raise ValueError(f"{type(estimator).__name__}.fit does not accept sample_weight.")
-            sw = _check_sample_weight(sample_weight, X_checked)
-            fit_params["sample_weight"] = np.tile(sw, self.n_augment)
-        estimator.fit(X_aug, np.tile(y, self.n_augment), **fit_params)
-        return "noise augmentation"
-
-    def _ramp_fraction(self, epoch):
-        if epoch < self.warmup:
-            return 0.0
-        if self.ramp == 0:
-            return 1.0
-        return min(1.0, (epoch - self.warmup + 1) / self.ramp)
-
-    def _fit_bounds(self, estimator, X, y, sample_weight):
-        if not is_jax_model(estimator):
-            raise _bound_network_error(estimator, self.method)
-        Xv, yv = estimator._validate_Xy(X, y, reset=True)
-        n_classes = len(np.unique(yv))
-        try:
-            as_layers(estimator._network(n_classes),
-                      estimator._init_params(jax.random.PRNGKey(0), Xv.shape[1], n_classes))
-        except TypeError:
-            raise _bound_network_error(estimator, self.method) from None
-        max_iter = estimator.get_params().get("max_iter")
-        if max_iter is not None and self.eps > 0 and max_iter < self.warmup + self.ramp:
-            warnings.warn(
-                f"The inner model's max_iter={max_iter} ends before warmup + ramp = "
-                f"{self.warmup + self.ramp} epochs: training stops before eps reaches "
-                f"{self.eps}. Raise max_iter or shorten the ramp.", UserWarning)
-        eps, kappa = float(self.eps), float(self.kappa)
-
-        def schedule(epoch):
-            t = self._ramp_fraction(epoch)
-            return {"eps": eps * t, "kappa": 1.0 - t * (1.0 - kappa), "beta": 1.0 - t}
-
-        hp = {"eps": eps, "kappa": kappa, "beta": 0.0, "scale": self.scale_}
-        estimator._fit_objective(Xv, yv, sample_weight, objective=BoundObjective(self.method),
-                                 hp=hp, hp_schedule=schedule)
-
-    def _certified_layers(self, estimator):
-        """The fitted network as float64 layers on ``X / scale_``, or a clear error."""
-        try:
-            diff = as_differentiable(estimator)
-        except TypeError as exc:
-            raise TypeError(
-                f"method={self.method!r} needs a model skadv can read: {exc}") from None
-        if self.method == "linear":
-            layers = _linear_layers(diff)
-            if layers is None:
-                raise TypeError(
-                    f"method='linear' needs a linear classifier (LogisticRegression, "
-                    f"LinearSVC, SGDClassifier, ..., possibly after a scaler). Got "
-                    f"{type(estimator).__name__}, whose decision function is not linear, "
-                    "instead. Use method='milp' for a small ReLU MLP.")
-        else:
-            try:
-                layers = as_layers(diff)
-            except TypeError:
-                raise TypeError(
-                    f"method={self.method!r} certifies ReLU multilayer perceptrons (skadv "
-                    f"or scikit-learn MLPClassifier(activation='relu'), possibly after a "
-                    f"scaler). Got {type(estimator).__name__} ({diff.fn!r}) instead.") from None
-        return _scaled_layers(layers, self.scale_)
-
-    # -- smoothing sampler ---------------------------------------------------
-    def _draws_per_step(self, n_samples):
-        return min(n_samples, self.batch_size)
-
-    def _counts(self, X, stream, n_samples):
-        """Class counts ``(n_rows, n_classes)`` of the base model over noisy copies of ``X``."""
-        X = np.asarray(X, np.float32)
-        n_classes, d = len(self.classes_), X.shape[1]
-        keys = np.asarray(row_keys_from_rows(jax.random.PRNGKey(self._seed_), X, stream))
-        sigma = jnp.asarray(self.sigma * self.scale_, jnp.float32)
-        draws = self._draws_per_step(n_samples)
-        rows = max(1, self.batch_size // draws)
-        try:
-            diff = as_differentiable(self.estimator_)
-        except TypeError:
-            diff = None
-        if diff is not None:
-            def batch(xb, kb):
-                return noise_counts(diff.fn, diff.params, jnp.asarray(xb), jnp.asarray(kb),
-                                    sigma, n_samples=n_samples, draws=draws,
-                                    n_classes=n_classes)
-
-            return map_batches(batch, [X, keys], rows, concurrent=True)
-        # A black-box model: the same draws, handed to its predict in large batches.
-        counts = np.zeros((X.shape[0], n_classes), np.int64)
-        for start in range(0, X.shape[0], rows):
-            xb, kb = X[start:start + rows], jnp.asarray(keys[start:start + rows])
-            for step in range(-(-n_samples // draws)):
-                m = min(draws, n_samples - step * draws)
-                Z = xb[:, None, :] + np.asarray(sigma * noise(kb, step, draws, d))[:, :m]
-                pred = self._inner_predict(Z.reshape(-1, d).astype(np.float64))
-                idx = np.searchsorted(self.classes_, pred).reshape(len(xb), m)
-                flat = (np.arange(len(xb))[:, None] * n_classes + idx).ravel()
-                counts[start:start + len(xb)] += np.bincount(
-                    flat, minlength=len(xb) * n_classes).reshape(len(xb), n_classes)
-        return counts
-
-    def _inner_predict(self, X):
-        names = getattr(self, "feature_names_in_", None)
-        if names is not None:
-            import pandas as pd
-
-            X = pd.DataFrame(X, columns=names)
-        return np.asarray(self.estimator_.predict(X))
 
     # -- certify ----------------------------------------------------------------
     def certify(self, X):
@@ -557,76 +339,9 @@ class CertifiedClassifier(BaseDefense):
         """
         check_is_fitted(self, "estimator_")
         X_num = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        X_num = X_num.astype(np.float64)
-        if self.method == "smoothing":
-            counts0 = self._counts(X_num, _SELECT, self.n0)
-            counts = self._counts(X_num, _ESTIMATE, self.n)
-            top, radius = certify_counts(counts0, counts, self.sigma, self.alpha)
-            return self.classes_[top], np.asarray(radius, np.float64)
-        prediction = np.asarray(self.estimator_.predict(X))
-        label = np.searchsorted(self.classes_, prediction)
-        U = X_num / self.scale_
-        if self.method == "linear":
-            radius = self._linear_radius(X, U, label)
-        elif self.method == "milp":
-            radius = self._milp_radius(U, label)
-        else:
-            radius = self._bound_radius(U, label)
-        return prediction, radius
-
-    def _margins(self, U, label):
-        """Float64 margins ``z_label - z_j`` (n, k) of the network, ``inf`` at ``j = label``."""
-        z = forward(self.layers_, U)
-        margins = z[np.arange(len(label)), label][:, None] - z
-        margins[np.arange(len(label)), label] = np.inf
-        return margins
-
-    def _linear_radius(self, X, U, label):
-        W = self.layers_[0]["W"]
-        if hasattr(self.estimator_, "decision_function"):
-            # The model's own float64 scores: the numerator is then exact for
-            # the decision the model makes, not a float32 copy of it.
-            scores = np.asarray(self.estimator_.decision_function(X), np.float64)
-            z = np.column_stack([np.zeros_like(scores), scores]) if scores.ndim == 1 else scores
-            margins = z[np.arange(len(label)), label][:, None] - z
-            margins[np.arange(len(label)), label] = np.inf
-        else:
-            margins = self._margins(U, label)
-        # ||w_c - w_j||_* for every pair of classes, then one row per sample
-        dual = 1 if self.norm_ == "inf" else 2
-        pairs = np.linalg.norm(W[:, :, None] - W[:, None, :], ord=dual, axis=0)
-        denom = pairs[label]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(denom > 0, margins / denom, np.where(margins > 0, np.inf, -np.inf))
-        radius = np.min(ratio, axis=1)
-        return np.where(radius > 0, radius, -1.0)
-
-    def _milp_radius(self, U, label):
-        centre = np.min(self._margins(U, label), axis=1) > 0
-        radius = np.full(len(label), -1.0)
-        for i in np.flatnonzero(centre):  # one MILP per row: there is no batched MILP
-            r, _ = min_adversarial_linf(self.layers_, U[i], int(label[i]),
-                                        max_eps=self.max_radius_)
-            radius[i] = min(r, self.max_radius_)
-        return radius
-
-    def _bound_radius(self, U, label):
-        with jax.enable_x64(True):
-            layers = [{k: jnp.asarray(v) for k, v in layer.items()} for layer in self.layers_]
-
-            def batch(ub, lb):
-                return certified_radius(layers, jnp.asarray(ub), jnp.asarray(lb),
-                                        self.max_radius_, norm=self.norm_)
-
-            radius = map_batches(batch, [U, label.astype(np.int32)], _BOUND_ROWS)
-        return np.asarray(radius, np.float64)
+        return self._strategy().certify(self, X, X_num.astype(np.float64))
 
     # -- prediction ---------------------------------------------------------------
-    def _votes(self, X):
-        check_is_fitted(self, "estimator_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self._counts(X, _SELECT, self.n0)
-
     def predict(self, X):
         """Predicted labels.
 
@@ -642,18 +357,11 @@ class CertifiedClassifier(BaseDefense):
         -------
         y : ndarray of shape (n_samples,)
         """
-        if self.method == "smoothing":
-            votes = self._votes(X)
-            return self.classes_[np.argmax(votes, axis=1)]
-        check_is_fitted(self, "estimator_")
-        validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self.estimator_.predict(X)
+        return self._strategy().predict(self, X)
 
     def _has_proba(self):
-        if self.method == "smoothing":
-            return True
         inner = getattr(self, "estimator_", None) or self._template()
-        return hasattr(inner, "predict_proba")
+        return self._strategy().has_proba(inner)
 
     @available_if(_has_proba)
     def predict_proba(self, X):
@@ -670,11 +378,7 @@ class CertifiedClassifier(BaseDefense):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        if self.method == "smoothing":
-            return self._votes(X) / float(self.n0)
-        check_is_fitted(self, "estimator_")
-        validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self.estimator_.predict_proba(X)
+        return self._strategy().predict_proba(self, X)
 
     @available_if(_has_proba)
     def predict_log_proba(self, X):
@@ -683,10 +387,8 @@ class CertifiedClassifier(BaseDefense):
             return np.log(self.predict_proba(X))
 
     def _has_decision(self):
-        if self.method == "smoothing":
-            return False
         inner = getattr(self, "estimator_", None) or self._template()
-        return hasattr(inner, "decision_function")
+        return self._strategy().has_decision(inner)
 
     @available_if(_has_decision)
     def decision_function(self, X):
@@ -700,15 +402,12 @@ class CertifiedClassifier(BaseDefense):
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
         """
-        check_is_fitted(self, "estimator_")
-        validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self.estimator_.decision_function(X)
+        return self._strategy().decision_function(self, X)
 
     def _view(self):
-        diff = as_differentiable(self._inner)
-        if self.method != "smoothing":
-            return diff.fn, diff.params
-        key = jax.random.fold_in(jax.random.PRNGKey(self._seed_), _VIEW)
-        draws = jax.random.normal(key, (self.n0, self.n_features_in_), jnp.float32)
-        return SmoothedSoftmax(diff.fn), (diff.params, draws * jnp.asarray(
-            self.sigma * self.scale_, jnp.float32))
+        return self._strategy().view(self)
+
+    def _tree_ensemble(self):
+        """The fitted trees (the tree attacks read them); only for the tree methods."""
+        check_is_fitted(self, "estimator_")
+        return self._strategy().tree_ensemble(self)

@@ -13,6 +13,8 @@ verifiers stay free of the estimator stack.
 import numpy as np
 import jax.numpy as jnp
 
+from ..exceptions import UnsupportedModelError
+
 __all__ = ["as_layers", "forward", "margin_matrix"]
 
 # Parameter and reference text shared by the verifiers' docstrings, written once;
@@ -111,12 +113,12 @@ def as_layers(fn, params=None, *, n_features=None):
         elif len(fns) == 1:
             fn, params = fns[0], parts[0]
         else:
-            raise TypeError(
+            raise UnsupportedModelError(
                 f"Only a Chain of an optional Affine and a DenseNet can be bounded. "
                 f"Got a Chain of {[type(f).__name__ for f in fns]} instead."
             )
     if type(fn).__name__ != "DenseNet" or getattr(fn, "activation", None) != "relu":
-        raise TypeError(
+        raise UnsupportedModelError(
             f"Bounds are implemented for ReLU multilayer perceptrons "
             f"(DenseNet(activation='relu')). Got {fn!r} instead; fit an MLP with "
             f"activation='relu' to verify it."

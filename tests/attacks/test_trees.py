@@ -236,3 +236,20 @@ def test_core_imports_no_sklearn():
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         assert not any(n.split(".")[0] == "sklearn" for n in names)
+
+
+def test_catboost_one_row_transform():
+    # CatBoost's predict marks a 1-row input read-only; the attack used to
+    # write into that array afterwards ("assignment destination is read-only").
+    cb = pytest.importorskip("catboost")
+    from skadv.attacks import ExactTreeAttack, GreedyTreeAttack
+
+    X = np.random.default_rng(0).normal(size=(100, 4))
+    y = (X[:, 0] > 0).astype(int)
+    model = cb.CatBoostClassifier(iterations=5, depth=2, verbose=0, random_seed=0,
+                                  allow_writing_files=False).fit(X, y)
+    for attack in (ExactTreeAttack(model), GreedyTreeAttack(model)):
+        Z = attack.fit(X, y).transform(X[:1], y[:1])
+        assert Z.shape == (1, 4)
+        assert bool(attack.success_[0]) == bool(model.predict(Z)[0] != y[0])
+        assert attack.success_[0]

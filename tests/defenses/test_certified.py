@@ -39,6 +39,7 @@ from skadv import as_differentiable
 from skadv._core import attacks as _core
 from skadv.attacks import AutoPGDAttack, PGDAttack
 from skadv.defenses import CertifiedClassifier
+from skadv.defenses._certified._smoothing import counts
 from skadv.metrics import certified_accuracy
 from skadv.models import LogisticRegression, MLPClassifier
 from skadv.verify import crown_bounds, forward, margin_matrix, verify
@@ -511,8 +512,8 @@ def test_black_box_sampler_draws_the_same_noise(blobs3):
     black_box = CertifiedClassifier(Recorder(SkLogisticRegression()), **params).fit(X, y)
     np.testing.assert_allclose(black_box.estimator_.estimator_.coef_,
                                jax_path.estimator_.coef_)
-    counts_jax = jax_path._counts(X, 1, 300)
-    counts_bb = black_box._counts(X, 1, 300)
+    counts_jax = counts(jax_path, X, 1, 300)
+    counts_bb = counts(black_box, X, 1, 300)
     # float32 logits vs float64 predict may split an exact tie, nothing more
     assert np.abs(counts_jax - counts_bb).max() <= 2
     assert np.mean(np.all(counts_jax == counts_bb, axis=1)) > 0.9

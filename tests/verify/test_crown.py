@@ -345,3 +345,20 @@ def test_verify_package_imports_no_sklearn():
     root = Path(__file__).parents[2] / "skadv" / "verify"
     offenders = [p.name for p in root.glob("*.py") if "sklearn" in p.read_text()]
     assert offenders == []
+
+
+def test_as_layers_refuses_non_relu_networks_with_unsupported_model_error():
+    # CertifiedClassifier and robustness_report catch exactly this error; a
+    # plain TypeError from a real bug must not be mistaken for "not a ReLU MLP".
+    import numpy as np
+
+    from skadv.exceptions import UnsupportedModelError
+    from skadv.models import MLPClassifier
+    from skadv.models import as_differentiable
+    from skadv.verify import as_layers
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    tanh = MLPClassifier(hidden_layer_sizes=(4,), activation="tanh", max_iter=2).fit(X, y)
+    with pytest.raises(UnsupportedModelError, match="ReLU"):
+        as_layers(as_differentiable(tanh))
