@@ -93,8 +93,8 @@ class _RobustTrees(ClassifierMixin, BaseEstimator):
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y; got only "
-                f"class {self.classes_[0]!r}.")
+                f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 "
+                f"class ({self.classes_[0]!r}) instead.")
         weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         lo, hi, self.delta_ = self._box(X)
         boxes = prepare_boxes(lo, hi, X, weight, self.max_bins)
