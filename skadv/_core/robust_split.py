@@ -269,17 +269,19 @@ class Newton:
         gSL, gSR, gA = (a[..., None, :, 0] for a in (SL, SR, A))     # (m, B, 1, 2)
         hSL, hSR, hA = (a[..., None, :, 1] for a in (SL, SR, A))
         l2 = self.l2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w_l = -(gSL + s * gA).sum(-1) / ((hSL + s * hA).sum(-1) + l2)       # (m, B, C)
-            w_r = -(gSR + ~s * gA).sum(-1) / ((hSR + ~s * hA).sum(-1) + l2)
-        lo, hi = np.minimum(w_l, w_r), np.maximum(w_l, w_r)
 
         def cost(g, h, w):
             return g * w + 0.5 * h * w * w
 
-        J = (cost(gSL.sum(-1), hSL.sum(-1), w_l) + cost(gSR.sum(-1), hSR.sum(-1), w_r)
-             + cost(gA[..., 0], hA[..., 0], lo) + cost(gA[..., 1], hA[..., 1], hi)
-             + 0.5 * l2 * (w_l * w_l + w_r * w_r))
+        # Without l2, an empty side divides by zero: its J is not finite, and
+        # the split is rejected below.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            w_l = -(gSL + s * gA).sum(-1) / ((hSL + s * hA).sum(-1) + l2)       # (m, B, C)
+            w_r = -(gSR + ~s * gA).sum(-1) / ((hSR + ~s * hA).sum(-1) + l2)
+            lo, hi = np.minimum(w_l, w_r), np.maximum(w_l, w_r)
+            J = (cost(gSL.sum(-1), hSL.sum(-1), w_l) + cost(gSR.sum(-1), hSR.sum(-1), w_r)
+                 + cost(gA[..., 0], hA[..., 0], lo) + cost(gA[..., 1], hA[..., 1], hi)
+                 + 0.5 * l2 * (w_l * w_l + w_r * w_r))
         # Group 0 (g < 0) goes where the leaf is smaller, group 1 where it is larger.
         tie = w_l == w_r
         left = np.stack([(w_l < w_r) | (tie & s[..., 0]), (w_l > w_r) | (tie & s[..., 1])],

@@ -18,7 +18,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from .._core.robust_fit import fit_boosting, fit_trees, prepare_boxes
 from .._core.robust_split import perturbation_box
-from .._core.tree_export import float32_scores, xgboost_json
+from .._core.tree_export import xgboost_json
 from ..attacks._budget import resolve_budget
 from ..utils._sklearn_compat import (
     HasMethods,
@@ -170,10 +170,6 @@ class _RobustTrees(ClassifierMixin, BaseEstimator):
         booster.load_model(bytearray(json.dumps(model).encode()))
         return booster
 
-    def _float32_scores(self, X):
-        """Scores summed in float32 tree by tree, as XGBoost does (equal to ``_scores``)."""
-        return float32_scores(self.ensemble_, X, self._columns)
-
 
 class _Averaged(_RobustTrees):
     """Trees that average class proportions: probabilities are the averages."""
@@ -284,19 +280,18 @@ class RobustTreeClassifier(_Averaged):
         self.max_bins = max_bins
         self.random_state = random_state
 
-    def _n_trees(self):
-        return 1
+    def _forest(self):
+        """Trees, bootstrap and threads: one tree on all rows."""
+        return 1, False, None
 
     def _grow(self, boxes, y, weight):
-        d = boxes.lo_idx.shape[1]
-        seeds = check_random_state(self.random_state).randint(0, 2**31 - 1, self._n_trees())
-        return fit_trees(boxes, y, weight, n_classes=len(self.classes_),
-                         n_estimators=self._n_trees(),
+        n_trees, bootstrap, n_jobs = self._forest()
+        seeds = check_random_state(self.random_state).randint(0, 2**31 - 1, n_trees)
+        return fit_trees(boxes, y, weight, n_classes=len(self.classes_), n_estimators=n_trees,
                          max_depth=self.max_depth if self.max_depth is not None else 2**31 - 1,
                          min_samples_leaf=self.min_samples_leaf,
-                         max_features=_max_features(self.max_features, d),
-                         bootstrap=getattr(self, "bootstrap", False), seeds=seeds,
-                         n_jobs=getattr(self, "n_jobs", None))
+                         max_features=_max_features(self.max_features, boxes.lo_idx.shape[1]),
+                         bootstrap=bootstrap, seeds=seeds, n_jobs=n_jobs)
 
 
 def _max_features(spec, d):
@@ -383,8 +378,8 @@ class RobustForestClassifier(RobustTreeClassifier):
         self.bootstrap = bootstrap
         self.n_jobs = n_jobs
 
-    def _n_trees(self):
-        return self.n_estimators
+    def _forest(self):
+        return self.n_estimators, self.bootstrap, self.n_jobs
 
 
 class RobustBoostingClassifier(_RobustTrees):

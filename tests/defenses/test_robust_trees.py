@@ -11,6 +11,7 @@ from sklearn.preprocessing import minmax_scale
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from skadv._core.tree_export import float32_scores
 from skadv.attacks import ExactTreeAttack, GreedyTreeAttack
 from skadv.constraints import FeatureConstraints
 from skadv.defenses import (
@@ -127,6 +128,10 @@ def test_to_xgboost_scores_every_row_the_same(make, task, cancer, three_classes)
     ours = clf.decision_function(rows)
     assert margin.shape == ours.shape
     np.testing.assert_array_equal(margin.astype(np.float64), ours)
+    # Leaves on the score grid: float32 sums tree by tree (XGBoost's order)
+    # equal the float64 ones, so no order of addition changes a prediction.
+    f32 = float32_scores(clf.ensemble_, rows, clf._columns)
+    np.testing.assert_array_equal(f32[:, 1] if task == "binary" else f32, ours)
     labels = (margin > 0).astype(int) if task == "binary" else np.argmax(margin, axis=1)
     np.testing.assert_array_equal(clf.classes_[labels], clf.predict(rows))
     # The tree readers see the exported model as the same ensemble too.
