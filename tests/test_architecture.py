@@ -32,6 +32,7 @@ LAYERS = {
     "skadv.plotting": 7,
     "skadv.datasets": 7,
     "skadv.cli": 8,
+    "skadv._study": 8,
     "skadv.__main__": 8,
 }
 # Pure numerical code: NumPy, SciPy, JAX, optax; no scikit-learn.
