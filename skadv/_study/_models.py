@@ -5,6 +5,7 @@ names is ever loaded. XGBoost (``.json``, ``.ubj``), LightGBM (``.txt``)
 and CatBoost (``.cbm``) model files are read by their own library.
 """
 
+import importlib
 import os
 import warnings
 
@@ -57,33 +58,28 @@ def load_model(path):
     _check_file(path, "model")
     name = os.fspath(path)
     suffix = os.path.splitext(name)[1].lower()
+    library = {".json": "xgboost", ".ubj": "xgboost", ".txt": "lightgbm",
+               ".cbm": "catboost"}.get(suffix, "joblib")
     try:
-        if suffix in (".json", ".ubj"):
-            from xgboost import XGBClassifier
-
-            model = XGBClassifier()
+        lib = importlib.import_module(library)
+    except ImportError:
+        raise StudyInputError(f"reading {name!r} needs {library} installed.") from None
+    try:
+        if library == "xgboost":
+            model = lib.XGBClassifier()
             model.load_model(name)
-        elif suffix == ".txt":
-            import lightgbm
-
-            model = BoosterClassifier(lightgbm.Booster(model_file=name))._fitted()
-        elif suffix == ".cbm":
-            from catboost import CatBoostClassifier
-
-            model = CatBoostClassifier().load_model(name)
+        elif library == "lightgbm":
+            model = BoosterClassifier(lib.Booster(model_file=name))._fitted()
+        elif library == "catboost":
+            model = lib.CatBoostClassifier().load_model(name)
         else:
-            import joblib
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # version mismatch warnings: checked below
-                model = joblib.load(name)
-    except ImportError as exc:
-        raise StudyInputError(f"reading {name!r} needs {exc.name or 'its library'} "
-                              "installed.") from None
+                model = lib.load(name)
     except Exception as exc:  # any loader's own error: the file is not a model
+        why = str(exc).splitlines()[0] if str(exc) else ""
         raise StudyInputError(f"{name!r} is not a model file skadv can read "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
-                              ) from None
+                              f"({type(exc).__name__}: {why}).") from None
     if not (hasattr(model, "predict") and hasattr(model, "classes_")):
         raise StudyInputError(f"{name!r} holds a {type(model).__name__}, not a fitted "
                               "classifier (it needs predict and classes_).")

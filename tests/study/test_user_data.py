@@ -1,0 +1,143 @@
+"""skadv study on the user's CSV, fitted Pipeline and constraints file."""
+
+import json
+
+import numpy as np
+import pytest
+
+import skadv
+from skadv.cli import main
+
+pd = pytest.importorskip("pandas")
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning",
+    "ignore::skadv.evaluation.EvaluationWarning")
+
+FEATURES = ["age", "income", "debt", "n_accounts", "has_car", "purpose", "region",
+            "currency"]
+
+
+@pytest.fixture(scope="module")
+def model_study(loans, tmp_path_factory):
+    folder, frame, model = loans
+    out = tmp_path_factory.mktemp("model_study")
+    code = main(["study", "--data", str(folder / "loans.csv"), "--target", "approved",
+                 "--model", str(folder / "model.joblib"), "--constraints",
+                 str(folder / "constraints.toml"), "--quick", "--eps", "0.1,0.3",
+                 "--out", str(out)])
+    assert code == 0
+    return out, frame, model
+
+
+def test_adversarial_rows_are_valid_rows_of_the_table(model_study):
+    out, frame, _ = model_study
+    ex = pd.read_csv(out / "adversarial_examples.csv")
+    assert len(ex) > 0
+    clean = frame.iloc[ex["row"].to_numpy()].reset_index(drop=True)
+    # Categories are the training set's strings; integers stay integers.
+    for col in ("purpose", "region", "currency"):
+        assert set(ex[col]) <= set(frame[col])
+    for col in ("age", "n_accounts", "has_car"):
+        assert ex[col].dtype.kind == "i"
+        assert ex[col].between(frame[col].min(), frame[col].max()).all()
+    assert set(ex["has_car"]) <= {0, 1}
+    # Immutable (from the file) and constant (inferred) columns unchanged.
+    assert (ex["age"].to_numpy() == clean["age"].to_numpy()).all()
+    assert (ex["currency"] == "EUR").all()
+    # Monotone directions and bounds, and the relation.
+    assert (ex["income"].to_numpy() >= clean["income"].to_numpy() - 1e-9).all()
+    assert (ex["debt"].to_numpy() <= clean["debt"].to_numpy() + 1e-9).all()
+    assert ex["income"].between(0, 300_000).all()
+    assert ex["debt"].between(frame["debt"].min(), frame["debt"].max()).all()
+    assert (ex["debt"] <= 2 * ex["income"] + 1e-6).all()
+    # Budgets in training standard deviations: no numeric column moved farther.
+    assert (ex["perturbation"] <= ex["eps"] + 1e-9).all()
+
+
+def test_prediction_after_is_the_models_own_prediction(model_study):
+    out, frame, model = model_study
+    ex = pd.read_csv(out / "adversarial_examples.csv")
+    X_adv = ex[FEATURES]
+    assert (model.predict(X_adv) == ex["prediction_after"].to_numpy()).all()
+    clean = frame.iloc[ex["row"].to_numpy()][FEATURES]
+    assert (model.predict(clean) == ex["prediction_before"].to_numpy()).all()
+    assert (ex["prediction_before"] != ex["prediction_after"]).all()
+
+
+def test_report_of_the_users_model(model_study):
+    out, _, _ = model_study
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["models"] == ["model.joblib"]
+    rec = pd.DataFrame(payload["records"])
+    attacks = set(rec.attack)
+    # A Pipeline of one-hot encoding and boosted trees: no gradients, but the
+    # tree attacks, the black-box ones and a certificate apply.
+    assert {"clean", "square", "greedy-tree", "worst case", "certified"} <= attacks
+    assert "pgd" not in attacks
+    for _, g in rec.groupby("eps"):
+        acc = dict(zip(g.attack, g.accuracy))
+        assert acc["certified"] <= acc["worst case"] <= min(acc["square"],
+                                                            acc["greedy-tree"])
+    md = (out / "report.md").read_text()
+    assert "## Columns the worst case moved" in md
+    moves = pd.DataFrame(payload["columns"])
+    assert moves.set_index("column").loc["age", "moved"] == 0.0
+
+
+def test_report_html_when_the_writer_is_there(model_study):
+    out, _, _ = model_study
+    try:
+        import skadv._html_report  # noqa: F401
+    except ImportError:
+        assert not (out / "report.html").exists()
+        pytest.skip("skadv._html_report is not on this branch")
+    html = (out / "report.html").read_text()
+    assert "<table" in html and "<img" in html and "worst case" in html
+
+
+def test_python_entry_point_fits_the_default_models(loans, tmp_path):
+    folder, frame, _ = loans
+    result = skadv.study(folder / "loans.csv", target="approved",
+                         constraints=folder / "constraints.toml", quick=True,
+                         defenses=["undefended", "hgb"], attacks=["pgd", "square",
+                                                                   "greedy-tree"],
+                         eps=[0.3], eps_unit="range", out=str(tmp_path), max_rows=60)
+    report = result.report
+    assert set(report.estimator) == {"undefended", "hgb"}
+    by = {(r.estimator, r.attack): r.accuracy for r in report.itertuples()}
+    # White box for the network, tree attacks and a certificate for the trees.
+    assert np.isfinite(by[("undefended", "pgd")]) and ("undefended", "greedy-tree") not in by
+    assert ("hgb", "pgd") not in by and ("hgb", "certified") in by
+    assert set(result.paths) >= {"report.md", "results.json", "adversarial_examples.csv"}
+    ex = result.examples
+    assert list(ex.columns[-len(FEATURES):]) == FEATURES
+    assert set(ex["purpose"]) <= set(frame["purpose"])
+    assert (ex["currency"] == "EUR").all()
+    assert result.paths["adversarial_examples.csv"].endswith("adversarial_examples.csv")
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_boosting_model_files(library, loans, tmp_path):
+    lib = pytest.importorskip(library)
+    _, frame, _ = loans
+    data = frame[["age", "income", "debt", "n_accounts", "has_car"]].assign(
+        approved=(frame.approved == "yes").astype(int))
+    data.to_csv(tmp_path / "numeric.csv", index=False)
+    X, y = data.drop(columns="approved"), data.approved
+    if library == "xgboost":
+        model = lib.XGBClassifier(n_estimators=10, max_depth=3).fit(X, y)
+        path = tmp_path / "model.json"
+        model.save_model(path)
+    else:
+        model = lib.LGBMClassifier(n_estimators=10, max_depth=3, verbose=-1).fit(X, y)
+        path = tmp_path / "model.txt"
+        model.booster_.save_model(path)
+    result = skadv.study(tmp_path / "numeric.csv", target="approved", model=path,
+                         attacks=["square", "greedy-tree"], eps=[0.3], quick=True,
+                         max_rows=40, out=str(tmp_path / "out"))
+    acc = dict(zip(result.report.attack, result.report.accuracy))
+    assert acc["certified"] <= acc["worst case"] <= acc["clean"]
+    ex = result.examples
+    # The file's model predicts the written rows as the CSV says.
+    assert (model.predict(ex[list(X.columns)]) == ex.prediction_after.to_numpy()).all()
