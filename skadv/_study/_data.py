@@ -283,6 +283,9 @@ def load_table(data, target, *, test=None, test_size=0.3, sep=",", constraints=N
         raise StudyInputError(f"the model was fitted on column(s) {missing} that {name!r} "
                               f"does not have; it has {', '.join(map(str, frame.columns))}.")
     notes, kept = [], []
+    extra = [c for c in frame.columns if c not in features and c != target]
+    if extra:
+        notes.append(f"Column(s) {extra} of {name} are not the model's: left out.")
     for part, part_name, is_test in parts:
         part = _complete(part[features + [target]], part_name, notes)
         kept.append((part, is_test))

@@ -86,7 +86,7 @@ def load_model(path):
     return model
 
 
-def model_columns(model, n_columns):
+def model_columns(model):
     """The feature columns ``model`` was fitted on, or None (fitted on an array)."""
     names = getattr(model, "feature_names_in_", None)
     if names is None:

@@ -136,7 +136,7 @@ def table_problem(data, target, *, model=None, test=None, test_size, sep, constr
 
     columns = None
     if model is not None:
-        columns = model_columns(model, None)
+        columns = model_columns(model)
     table = load_table(data, target, test=test, test_size=test_size, sep=sep,
                        constraints=constraints, seed=seed, columns=columns)
     frame, test_rows = table.frame, table.test

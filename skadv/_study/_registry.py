@@ -10,8 +10,9 @@ seed, n_classes))``.
 
 from typing import Callable, NamedTuple
 
-__all__ = ["ATTACKS", "ATTACK_KIND", "DEFENSES", "DEFAULT_ATTACKS", "DEFAULT_DEFENSES",
-           "QUICK_ATTACKS", "QUICK_DEFENSES", "attack_factories", "tree_models_installed"]
+__all__ = ["ATTACKS", "ATTACK_APPLIES", "ATTACK_KIND", "DEFENSES", "DEFAULT_ATTACKS",
+           "QUICK_ATTACKS", "QUICK_DEFENSES", "USER_DEFENSES", "attack_factories",
+           "default_defenses", "tree_models_installed"]
 
 
 class Entry(NamedTuple):
@@ -138,7 +139,6 @@ def default_defenses():
     return NETWORK_DEFENSES + tuple(tree_models_installed())
 
 
-DEFAULT_DEFENSES = NETWORK_DEFENSES + ("hgb", "xgboost", "lightgbm")
 QUICK_DEFENSES = ("undefended", "pgd-at", "masking", "ibp")
 # On the user's data: the plain network, its adversarially trained version
 # and boosted trees -- a first look in under a minute.

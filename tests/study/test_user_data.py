@@ -115,6 +115,45 @@ def test_python_entry_point_fits_the_default_models(loans, tmp_path):
     assert set(ex["purpose"]) <= set(frame["purpose"])
     assert (ex["currency"] == "EUR").all()
     assert result.paths["adversarial_examples.csv"].endswith("adversarial_examples.csv")
+    # eps_unit="range": no numeric column moved farther than eps times its range.
+    clean = frame.iloc[ex["row"].to_numpy()].reset_index(drop=True)
+    for col in ("income", "debt", "n_accounts"):
+        span = frame[col].max() - frame[col].min()
+        moved = np.abs(ex[col].to_numpy(float) - clean[col].to_numpy(float))
+        assert (moved <= ex["eps"].to_numpy() * span * (1 + 1e-9)).all()
+
+
+def test_held_out_file_rows_are_indexed_in_that_file(loans, tmp_path):
+    folder, frame, model = loans
+    frame.iloc[:300].to_csv(tmp_path / "train.csv", index=False)
+    test = frame.iloc[300:].reset_index(drop=True)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    result = skadv.study(tmp_path / "train.csv", test=tmp_path / "test.csv",
+                         target="approved", model=folder / "model.joblib",
+                         attacks=["square"], eps=[0.5], quick=True, max_rows=None)
+    clean = result.report[result.report.attack == "clean"]
+    assert clean.n_samples.iloc[0] == len(test)
+    assert clean.accuracy.iloc[0] == pytest.approx(
+        np.mean(model.predict(test[FEATURES]) == test.approved))
+    ex = result.examples
+    assert len(ex) > 0 and ex["row"].max() < len(test)
+    back = test.iloc[ex["row"].to_numpy()]
+    assert (model.predict(back[FEATURES]) == ex["prediction_before"].to_numpy()).all()
+
+
+def test_parquet_input(loans, tmp_path):
+    folder, frame, _ = loans
+    try:
+        frame.to_parquet(tmp_path / "loans.parquet")
+    except ImportError:
+        (tmp_path / "loans.parquet").write_bytes(b"PAR1")
+        with pytest.raises(skadv._study.StudyInputError, match="Parquet"):
+            skadv.study(tmp_path / "loans.parquet", target="approved")
+        return
+    result = skadv.study(tmp_path / "loans.parquet", target="approved",
+                         model=folder / "model.joblib", attacks=["square"], eps=[0.3],
+                         quick=True, max_rows=30)
+    assert set(result.report.estimator) == {"model.joblib"}
 
 
 @pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
