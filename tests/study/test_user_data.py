@@ -180,3 +180,38 @@ def test_boosting_model_files(library, loans, tmp_path):
     ex = result.examples
     # The file's model predicts the written rows as the CSV says.
     assert (model.predict(ex[list(X.columns)]) == ex.prediction_after.to_numpy()).all()
+
+
+def test_html_writer_gets_the_table_the_curves_and_the_column_moves(loans, tmp_path,
+                                                                    monkeypatch):
+    import sys
+    import types
+
+    from matplotlib.figure import Figure
+
+    calls = []
+    stub = types.ModuleType("skadv._html_report")
+
+    def write_html_report(path, *, title, sections):
+        calls.append((path, title, sections))
+        with open(path, "w") as fh:
+            fh.write("<html></html>")
+
+    stub.write_html_report = write_html_report
+    monkeypatch.setitem(sys.modules, "skadv._html_report", stub)
+    folder, _, _ = loans
+    result = skadv.study(folder / "loans.csv", target="approved",
+                         model=folder / "model.joblib", attacks=["square"], eps=[0.3],
+                         quick=True, max_rows=30, out=str(tmp_path))
+    assert result.paths["report.html"] == str(tmp_path / "report.html")
+    (path, title, sections), = calls
+    assert path == str(tmp_path / "report.html") and "loans.csv" in title
+    items = {heading: body for heading, body in sections}
+    frames = [i for i in items["Accuracy"] if isinstance(i, pd.DataFrame)]
+    assert "worst case" in frames[0].columns and "certified" in frames[0].columns
+    assert any(isinstance(i, Figure) for i in items["Accuracy"])
+    assert all(isinstance(i, Figure) for i in items["Robustness curves"])
+    moves = [i for i in items["Columns the worst case moved"] if isinstance(i, pd.DataFrame)]
+    assert set(moves[0].column) == set(FEATURES)
+    for body in items.values():
+        assert all(isinstance(i, (str, pd.DataFrame, Figure)) for i in body)
