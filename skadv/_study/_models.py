@@ -99,6 +99,11 @@ def model_columns(model):
     return None
 
 
+# The exact (MILP) tree attack solves one program per row, budget and rival
+# class; up to this many leaves in all its trees, that takes seconds.
+SMALL_ENSEMBLE_LEAVES = 1000
+
+
 def applicable(model, X):
     """Which kinds of attack apply to ``model`` on rows ``X``.
 
@@ -107,7 +112,9 @@ def applicable(model, X):
     kinds : set of str
         ``"white-box"`` when :func:`skadv.as_differentiable` accepts it,
         ``"trees"`` when the tree attacks read it (after a one-hot encoding
-        pipeline too), and always ``"black-box"``.
+        pipeline too), ``"small-trees"`` when they hold at most
+        ``SMALL_ENSEMBLE_LEAVES`` leaves (the exact attack is cheap), and
+        always ``"black-box"``.
     """
     from ..attacks._encoding import InputEncoder
     from ..attacks.trees import encoded_ensemble, tree_ensemble
@@ -121,11 +128,11 @@ def applicable(model, X):
         pass
     try:
         encoder = InputEncoder.from_data(X, model)
-        if encoder.identity:
-            tree_ensemble(model)
-        else:
-            encoded_ensemble(model, encoder)
+        ens = tree_ensemble(model) if encoder.identity else encoded_ensemble(model, encoder)
         kinds.add("trees")
+        leaves = sum(int(np.sum(np.asarray(f) < 0)) for f in ens.feature)
+        if leaves <= SMALL_ENSEMBLE_LEAVES:
+            kinds.add("small-trees")
     except TypeError:
         pass
     return kinds
