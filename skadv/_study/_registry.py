@@ -102,6 +102,15 @@ def _lightgbm(s, quick):
                           n_jobs=1, verbose=-1, random_state=s["seed"])
 
 
+def _robust_boosting(s, quick):
+    from ..defenses import RobustBoostingClassifier
+
+    # Trained at the study's training budget, in the units its attacks use.
+    return RobustBoostingClassifier(n_estimators=20 if quick else 50, max_depth=4,
+                                    learning_rate=0.3, eps=s["train_eps"],
+                                    feature_scale=s.get("scale"))
+
+
 DEFENSES = {
     "undefended": Entry(_undefended, "network"),
     "pgd-at": Entry(_adversarial("pgd"), "network"),
@@ -114,8 +123,7 @@ DEFENSES = {
     "hgb": Entry(_hgb, "trees"),
     "xgboost": Entry(_xgboost, "trees"),
     "lightgbm": Entry(_lightgbm, "trees"),
-    # Robust boosting (RobustBoostingClassifier, being built on its own
-    # branch) registers here as "robust-boosting": Entry(..., "trees").
+    "robust-boosting": Entry(_robust_boosting, "trees"),
 }
 
 
@@ -135,14 +143,14 @@ NETWORK_DEFENSES = ("undefended", "pgd-at", "trades", "distillation", "masking",
 
 
 def default_defenses():
-    """The bundled study's models: every defense but FGSM-AT, and the tree models."""
-    return NETWORK_DEFENSES + tuple(tree_models_installed())
+    """The bundled study's models: every defense but FGSM-AT, the tree models and robust boosting."""
+    return NETWORK_DEFENSES + tuple(tree_models_installed()) + ("robust-boosting",)
 
 
 QUICK_DEFENSES = ("undefended", "pgd-at", "masking", "ibp")
 # On the user's data: the plain network, its adversarially trained version
-# and boosted trees -- a first look in under a minute.
-USER_DEFENSES = ("undefended", "pgd-at", "hgb")
+# and boosted trees, plain and robustly trained -- a first look in under a minute.
+USER_DEFENSES = ("undefended", "pgd-at", "hgb", "robust-boosting")
 
 
 def _apgd(loss, quick, seed, n_classes):

@@ -291,7 +291,8 @@ class Study:
         problem.subsample(self.max_rows, self.seed)
         settings = {"seed": self.seed, "attacks": attacks, "eps_unit": self.eps_unit,
                     "train_eps": float(np.median(grid) if self.train_eps is None
-                                       else self.train_eps), "unconstrained": None}
+                                       else self.train_eps), "unconstrained": None,
+                    "scale": problem.scale}
         factories = reg.attack_factories()
         templates = {a: factories[a](self.quick, self.seed, problem.n_classes)
                      for a in attacks}
