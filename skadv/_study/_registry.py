@@ -106,7 +106,7 @@ def _robust_boosting(s, quick):
     from ..defenses import RobustBoostingClassifier
 
     # Trained at the study's training budget, in the units its attacks use.
-    return RobustBoostingClassifier(n_estimators=20 if quick else 50, max_depth=4,
+    return RobustBoostingClassifier(n_estimators=20 if quick else 30, max_depth=4,
                                     learning_rate=0.3, eps=s["train_eps"],
                                     feature_scale=s.get("scale"))
 
