@@ -353,7 +353,8 @@ addEventListener("load", () => {
     headers: [...t.tHead.rows[0].cells].map((c) => c.textContent),
     sticky: style(t.tHead.rows[0].cells[0], "position"),
     numAlign: style(t.querySelector("td.num"), "textAlign"),
-    zebra: [0, 1].map((i) => style(t.tBodies[0].rows[i].cells[0], "backgroundColor")),
+    zebra: [0, 1].map((i) => t.tBodies[0].rows[i] ?
+                      style(t.tBodies[0].rows[i].cells[0], "backgroundColor") : null),
   }));
   const images = [...document.images].map((i) => ({
     box: box(i), complete: i.complete, natural: [i.naturalWidth, i.naturalHeight]}));
@@ -447,3 +448,37 @@ def test_report_renders_in_headless_chromium(chromium, tmp_path):
     assert _pixels(shot, red_box, BLUE) == 0 and _pixels(shot, blue_box, RED) == 0
     assert _pixels(shot, {"x": 0, "y": 0, "w": 1200, "h": 2000}, RED) == _pixels(
         shot, red_box, RED)
+
+
+def test_the_study_report_renders_in_headless_chromium(chromium, tmp_path):
+    # The study's own report.html, on a user's table with a category column:
+    # every table lays out with its rows and every embedded plot decodes.
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+
+    import skadv
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    frame = X.iloc[:, :6].assign(size=np.where(X.iloc[:, 0] > 14, "large", "small"),
+                                 malignant=np.where(y == 0, "yes", "no"))
+    result = skadv.study(frame, target="malignant", defenses=["hgb"], attacks=["square"],
+                         eps=[0.3], quick=True, max_rows=30, out=str(tmp_path / "study"))
+    report = tmp_path / "study" / "report.html"
+    assert result.paths["report.html"] == str(report)
+    probed = tmp_path / "probed.html"
+    probed.write_text(report.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"),
+                      encoding="utf-8")
+    rc, dom, err = _run_chromium(["--dump-dom", probed.as_uri()], tmp_path)
+    assert rc == 0, err[-2000:]
+    (body,) = _Page(dom).attrs_of("body")
+    seen = json.loads(body["data-probe"])
+    assert seen["scripts"] == 1 and all(seen["links"])
+    accuracy = next(t for t in seen["tables"] if "worst case" in t["headers"])
+    assert accuracy["bodyRows"] == len(pd.unique(result.report.estimator))  # one eps
+    assert {"estimator", "eps", "clean", "square", "certified"} <= set(accuracy["headers"])
+    for table in seen["tables"]:
+        assert table["bodyRows"] > 0 and table["box"]["h"] > 20 * table["bodyRows"]
+    assert len(seen["images"]) >= 2
+    for image in seen["images"]:
+        assert image["complete"] and min(image["natural"]) > 100, image
+        assert image["box"]["w"] > 200 and image["box"]["h"] > 100

@@ -94,6 +94,11 @@ def model_columns(model):
             names = model.get_booster().feature_names  # XGBoost keeps them here
         except AttributeError:
             names = None
+    if names is None and type(model).__module__.startswith("catboost"):
+        # CatBoost names the columns of an array "0", "1", ...: no names then.
+        found = list(getattr(model, "feature_names_", None) or [])
+        if found and found != [str(i) for i in range(len(found))]:
+            names = found
     if names is not None:
         return [str(n) for n in names]
     return None

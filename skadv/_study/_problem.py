@@ -141,7 +141,9 @@ def table_problem(data, target, *, model=None, test=None, test_size, sep, constr
                        constraints=constraints, seed=seed, columns=columns)
     frame, test_rows = table.frame, table.test
     if model is not None:
-        n_model = getattr(model, "n_features_in_", None)
+        # A CatBoost model read from its file says 0 and keeps its columns' names.
+        n_model = getattr(model, "n_features_in_", None) or len(
+            getattr(model, "feature_names_", None) or []) or None
         if columns is None and n_model is not None and n_model != frame.shape[1]:
             raise StudyInputError(
                 f"the model was fitted on {n_model} columns, but the data have "
