@@ -69,16 +69,22 @@ def _unconstrained_check(name, model, problem, eps, seed, quick):
                        if n and v[turned].any()}}
 
 
+def _change(problem, col, clean, adv):
+    """Per row, did user column ``col`` move, and by how much (NaN for a category)."""
+    if not problem.numeric(col):
+        moved = clean[col].astype(str).to_numpy() != adv[col].astype(str).to_numpy()
+        return moved, np.full(len(moved), np.nan)
+    size = np.abs(adv[col].to_numpy(np.float64) - clean[col].to_numpy(np.float64))
+    return size > 0, size
+
+
 def _perturbation(problem, clean, adv):
     """Per row, the L-inf distance in units of eps (a category change counts 1)."""
     d = np.zeros(len(clean))
     for j, col in enumerate(clean.columns):
-        if not problem.numeric(col):
-            moved = (clean[col].astype(str).to_numpy() != adv[col].astype(str).to_numpy())
-            d = np.maximum(d, moved.astype(float))
-        else:
-            diff = np.abs(adv[col].to_numpy(np.float64) - clean[col].to_numpy(np.float64))
-            d = np.maximum(d, diff / problem.user_scale[j])
+        moved, size = _change(problem, col, clean, adv)
+        d = np.maximum(d, size / problem.user_scale[j] if problem.numeric(col)
+                       else moved.astype(float))
     return d
 
 
@@ -140,12 +146,7 @@ def _column_moves(problem, examples):
         clean = user.iloc[[pos[r] for r in group[row_col]]].reset_index(drop=True)
         adv = group[list(user.columns)].reset_index(drop=True)
         for j, col in enumerate(user.columns):
-            if not problem.numeric(col):
-                moved = clean[col].astype(str).to_numpy() != adv[col].astype(str).to_numpy()
-                size = np.full(len(moved), np.nan)
-            else:
-                size = np.abs(adv[col].to_numpy(np.float64) - clean[col].to_numpy(np.float64))
-                moved = size > 0
+            moved, size = _change(problem, col, clean, adv)
             records.append({
                 "model": name, "column": col, "kind": problem.kinds.get(col, "float"),
                 "moved": float(moved.mean()) if len(moved) else 0.0,
