@@ -8,8 +8,15 @@ from .utils._parallel import limit_worker_threads as _limit_worker_threads
 
 _limit_worker_threads()
 
+# Also before any compilation: compiled programs persist across processes in
+# a per-user cache folder, so a first call in a new process loads rather
+# than compiles (skadv/_config.py; SKADV_CACHE_DIR moves or disables it).
+from ._config import get_config, set_config, setup_cache as _setup_cache
+
+_setup_cache()
+
 from .exceptions import NotDifferentiableError, UnsupportedModelError
 from .models._differentiable import Differentiable, as_differentiable
 
 __all__ = ["Differentiable", "NotDifferentiableError", "UnsupportedModelError",
-           "as_differentiable", "__version__"]
+           "as_differentiable", "get_config", "set_config", "__version__"]

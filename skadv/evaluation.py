@@ -409,9 +409,10 @@ def _certify(estimator, X):
 def _radius_in(radius, from_norm, to_norm, n_features):
     """A certified radius in ``from_norm`` as a (smaller) one in ``to_norm``.
 
-    The L-inf ball of radius r lies in the L2 ball of radius r*sqrt(d), and
-    the L2 ball of radius r in the L-inf ball of radius r: a certificate
-    for the larger ball holds for the smaller one.
+    The L-inf ball of radius r lies in the L2 ball of radius r*sqrt(d) and in
+    the L1 ball of radius r*d, and the L2 ball of radius r in the L-inf ball
+    of radius r and the L1 ball of radius r*sqrt(d): a certificate for the
+    larger ball holds for the smaller one.
     """
     if from_norm == to_norm or radius < 0:
         return radius
@@ -423,6 +424,10 @@ def _radius_in(radius, from_norm, to_norm, n_features):
         return radius
     if from_norm == "inf" and to_norm == 1:
         return radius
+    if from_norm == 1 and to_norm == 2:
+        return radius / np.sqrt(n_features)
+    if from_norm == 1 and to_norm == "inf":
+        return radius / n_features
     return -1.0
 
 

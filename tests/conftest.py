@@ -10,6 +10,18 @@ import os
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
                                    "--xla_llvm_disable_expensive_passes=true")
 
+# The persistent compilation cache (skadv/_config.py) in a fresh folder per
+# test process, removed at exit: every run starts cold, as in CI from a fresh
+# clone, and tests never read or fill the user's own cache. Subprocesses the
+# tests start inherit it. A SKADV_CACHE_DIR set by the caller wins.
+if "SKADV_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["SKADV_CACHE_DIR"] = tempfile.mkdtemp(prefix="skadv-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["SKADV_CACHE_DIR"], ignore_errors=True)
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.datasets import load_breast_cancer, make_classification

@@ -17,6 +17,7 @@ ROOT = Path(__file__).parents[1] / "skadv"
 # Layer of each part, lowest first; the longest matching prefix decides.
 LAYERS = {
     "skadv.exceptions": 0,
+    "skadv._config": 0,
     "skadv.utils": 0,
     "skadv.constraints": 1,
     "skadv._core": 1,

@@ -339,10 +339,27 @@ def _traced(value):
     """A hyper-parameter as traced arrays: floats in float32, any pytree
     (an :class:`~skadv._core.plan.AttackPlan`) leaf by leaf."""
     def leaf(v):
-        v = jnp.asarray(v)
-        return v.astype(jnp.float32) if jnp.issubdtype(v.dtype, jnp.floating) or \
-            v.ndim == 0 else v
+        if isinstance(v, jax.Array):
+            return v.astype(jnp.float32) if jnp.issubdtype(v.dtype, jnp.floating) or \
+                v.ndim == 0 else v
+        v = np.asarray(v)
+        return _to_device(v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) or
+                          v.ndim == 0 else v)
     return jax.tree_util.tree_map(leaf, value)
+
+
+def _to_device(tree):
+    """Host arrays copied to the device as they are (float64 as float32, as
+    jnp.asarray): jnp.asarray and astype on the device run a compiled
+    program per shape and dtype, compiled again in every fresh process."""
+    return jax.tree_util.tree_map(
+        lambda a: a if isinstance(a, jax.Array) else jax.device_put(np.asarray(a)), tree)
+
+
+@partial(jax.jit, static_argnums=0)
+def _init_state(opt, params):
+    # One program for the optimiser's whole state (eagerly, one per leaf and op).
+    return opt.build().init(params)
 
 
 def _pad(a, n_pad):
@@ -418,14 +435,10 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
         n_pad = batch_size - n
     else:
         n_pad = _bucket(-(-n // batch_size)) * batch_size - n
-    Xp, Yp = jnp.asarray(_pad(X, n_pad)), jnp.asarray(_pad(Y, n_pad))
-    wp = jnp.asarray(_pad(w, n_pad))
-    mp = jnp.asarray(_pad(np.ones(n, dtype=np.float32), n_pad))
-    params = jax.tree_util.tree_map(jnp.asarray, params)
-    if opt_state is None:
-        opt_state = opt.build().init(params)
-    else:
-        opt_state = jax.tree_util.tree_map(jnp.asarray, opt_state)
+    Xp, Yp, wp, mp = _to_device((_pad(X, n_pad), _pad(Y, n_pad), _pad(w, n_pad),
+                                 _pad(np.ones(n, dtype=np.float32), n_pad)))
+    params = _to_device(params)
+    opt_state = _init_state(opt, params) if opt_state is None else _to_device(opt_state)
     base_hp = {k: _traced(v) for k, v in (hp or {}).items()}
     l2 = jnp.float32(l2)
 

@@ -59,6 +59,11 @@ def tree_ensemble(estimator):
     UnsupportedModelError
         A ``TypeError``: for any other estimator (or several outputs).
     """
+    # skadv's own wrappers of tree models (CertifiedClassifier with a tree
+    # method) hand over the trees they predict with.
+    own = getattr(estimator, "_tree_ensemble", None)
+    if own is not None and not isinstance(estimator, type):
+        return own()
     return read_ensemble(estimator)
 
 

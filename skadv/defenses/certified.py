@@ -32,7 +32,7 @@ class CertifiedClassifier(BaseDefense):
     """A classifier with certified robustness: ``certify(X) -> (prediction, radius)``.
 
     Each row gets a radius within which no perturbation can change its
-    prediction — proven, not estimated by attacking. Five methods:
+    prediction — proven, not estimated by attacking. Seven methods:
 
     - ``"smoothing"`` (Cohen et al. 2019): the classifier is the *smoothed*
       ``g(x) = argmax_c P(f(x + delta) = c)``, ``delta ~ N(0, sigma^2)``, of a
@@ -65,6 +65,16 @@ class CertifiedClassifier(BaseDefense):
       possibly after a scaler), trained normally, by mixed-integer
       programming (:func:`skadv.verify.min_adversarial_linf`, one MILP per
       row and class: exponential in the worst case, for small networks).
+    - ``"tree-bound"`` and ``"tree-exact"``: a tree ensemble -- scikit-learn's
+      trees, forests, ``GradientBoostingClassifier`` and
+      ``HistGradientBoostingClassifier``, ``XGBClassifier``,
+      ``LGBMClassifier``, ``CatBoostClassifier`` (possibly after scalers in a
+      ``Pipeline``) -- trained normally and certified by
+      :func:`skadv.verify.tree_certified_radius`: ``"tree-bound"`` is Chen et
+      al.'s multi-level clique bound (polynomial time, a lower bound of the
+      exact radius), ``"tree-exact"`` Kantchelian et al.'s MILP (the exact
+      radius, just below the distance of the nearest adversarial point). L∞,
+      L2 or L1; radii are capped at ``max_radius``.
 
     **Units.** Radii are measured in ``X / scale_``: with
     ``feature_scale=None`` in the units of ``X`` as passed to :meth:`certify`
@@ -86,8 +96,11 @@ class CertifiedClassifier(BaseDefense):
     ----------
     estimator : classifier, default=None
         The model; cloned. ``None`` means ``skadv.models.MLPClassifier()``
-        (``skadv.models.LogisticRegression()`` for ``method="linear"``).
-    method : {"smoothing", "ibp", "crown-ibp", "linear", "milp"}, default="smoothing"
+        (``skadv.models.LogisticRegression()`` for ``method="linear"``,
+        ``HistGradientBoostingClassifier(max_iter=20, max_depth=4)`` for the
+        tree methods).
+    method : {"smoothing", "ibp", "crown-ibp", "linear", "milp", "tree-bound", \
+            "tree-exact"}, default="smoothing"
     eps : float >= 0, default=0.1
         Training radius (L∞) of ``"ibp"`` and ``"crown-ibp"``; 0 trains
         without bounds (the naturally trained baseline of a grid).
@@ -102,11 +115,11 @@ class CertifiedClassifier(BaseDefense):
         100,000; ``n`` caps the radius at ``sigma * Phi^-1(alpha ** (1 / n))``.
     alpha : float in (0, 1), default=0.001
         Failure probability of each smoothing certificate.
-    norm : {"inf", 2} or None, default=None
+    norm : {"inf", 2, 1} or None, default=None
         Norm of the radius. ``None``: 2 for ``"smoothing"`` (its only norm),
         ``"inf"`` otherwise. ``"linear"``, ``"ibp"`` and ``"crown-ibp"``
         certify either (the latter two always train on L∞ balls); ``"milp"``
-        only L∞.
+        only L∞; the tree methods any of L∞, L2 and L1.
     kappa : float in [0, 1], default=0.5
         Final weight of the clean loss in IBP / CROWN-IBP training.
     warmup : int >= 0, default=0
@@ -122,7 +135,8 @@ class CertifiedClassifier(BaseDefense):
         Per-feature unit of radii, ``eps`` and ``sigma`` (see Units above);
         ``"std"`` uses the standard deviation of the training ``X``.
     max_radius : float > 0, default=None
-        Largest radius searched by ``"ibp"``, ``"crown-ibp"`` and ``"milp"``; a
+        Largest radius searched by ``"ibp"``, ``"crown-ibp"``, ``"milp"`` and
+        the tree methods; a
         row certified there gets ``max_radius`` (a lower bound of its radius).
         ``None`` uses the diameter of the training data in the radius' norm.
     batch_size : int, default=16384
@@ -222,7 +236,8 @@ class CertifiedClassifier(BaseDefense):
         "n0": [Interval(Integral, 1, None, closed="left")],
         "n": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, 1, closed="neither")],
-        "norm": [StrOptions({"inf", "linf", "l2", "2"}), Options(Real, {2, np.inf}), None],
+        "norm": [StrOptions({"inf", "linf", "l2", "2", "l1", "1"}), Options(Real, {1, 2, np.inf}),
+                 None],
         "kappa": [Interval(Real, 0, 1, closed="both")],
         "warmup": [Interval(Integral, 0, None, closed="left")],
         "ramp": [Interval(Integral, 0, None, closed="left")],
@@ -391,3 +406,8 @@ class CertifiedClassifier(BaseDefense):
 
     def _view(self):
         return self._strategy().view(self)
+
+    def _tree_ensemble(self):
+        """The fitted trees (the tree attacks read them); only for the tree methods."""
+        check_is_fitted(self, "estimator_")
+        return self._strategy().tree_ensemble(self)

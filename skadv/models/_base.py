@@ -247,7 +247,10 @@ class JaxClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "params_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         X = X.astype(np.float32, copy=False)
-        return _logits_batched(self._network(len(self.classes_)), to_jax(self.params_), X)
+        # The NumPy params go straight into the compiled call: converting them
+        # first (to_jax) dispatches one op per leaf, per call, and a query
+        # attack makes thousands of calls.
+        return _logits_batched(self._network(len(self.classes_)), self.params_, X)
 
     def decision_function(self, X):
         """Scores of each class (for two classes, the score of ``classes_[1]``).

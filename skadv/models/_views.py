@@ -135,8 +135,11 @@ class Differentiable:
 
 
 def _dense(coefs, intercepts, activation, binary):
+    # Converted on the host and copied: jnp.asarray(W, dtype=float32) of a
+    # float64 array compiles a conversion program (a first call's wait).
     params = [
-        {"W": jnp.asarray(W, dtype=jnp.float32), "b": jnp.asarray(b, dtype=jnp.float32)}
+        {"W": jax.device_put(np.asarray(W, np.float32)),
+         "b": jax.device_put(np.asarray(b, np.float32))}
         for W, b in zip(coefs, intercepts)
     ]
     return DenseNet(activation=activation, binary=binary), params

@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 from sklearn.utils import check_random_state
 
-__all__ = ["as_key", "batch_shape", "host_threads", "map_batches", "to_numpy", "to_jax"]
+__all__ = ["as_key", "batch_shape", "host_threads", "map_batches", "prng_key", "to_numpy",
+           "to_jax"]
 
 
 def as_key(random_state):
@@ -31,7 +32,20 @@ def as_key(random_state):
         A typed-less ``uint32[2]`` key usable with every ``jax.random`` function.
     """
     rng = check_random_state(random_state)
-    return jax.random.PRNGKey(int(rng.randint(0, 2**31 - 1)))
+    return prng_key(int(rng.randint(0, 2**31 - 1)))
+
+
+def prng_key(seed):
+    """``jax.random.PRNGKey(seed)`` for ``0 <= seed < 2**32``, built on the host.
+
+    PRNGKey (and ``jnp.asarray``) run a program of their own: compiled in
+    every fresh process (tens of ms of a first call) and dispatched on every
+    call (a smoothed ``predict_proba`` makes one per query of a black-box
+    attack). The default threefry key of such a seed is ``[0, seed]``.
+    """
+    if jax.config.jax_default_prng_impl == "threefry2x32" and not jax.config.jax_enable_custom_prng:
+        return jax.device_put(np.array([0, seed], dtype=np.uint32))
+    return jax.random.PRNGKey(seed)
 
 
 def batch_shape(n, batch_size, min_rows=8):

@@ -190,12 +190,20 @@ def row_keys_from_rows(key, X, stream):
     h = np.full(words.shape[0], 2166136261, dtype=np.uint64)
     for j in range(words.shape[1]):  # over features, vectorised over rows
         h = ((h ^ words[:, j]) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF)
-    base = jax.random.fold_in(jnp.asarray(key), stream)
-    return _fold_rows(base, jnp.asarray(h.astype(np.uint32)))
+    # Padded to a power of two: callers pass any number of rows (a query
+    # attack, the rows it still runs), and each new count would compile anew.
+    n = h.shape[0]
+    size = 1 << max(3, int(n - 1).bit_length())
+    hashes = np.zeros(size, np.uint32)
+    hashes[:n] = h
+    return _fold_rows(key, np.uint32(stream), hashes)[:n]
 
 
 @jax.jit
-def _fold_rows(base, hashes):
+def _fold_rows(key, stream, hashes):
+    # One compiled call for the stream and the rows (a smoothed predict_proba
+    # runs it per query of a black-box attack: no eager ops around it).
+    base = jax.random.fold_in(key, stream)
     return jax.vmap(lambda h: jax.random.fold_in(base, h))(hashes)
 
 

@@ -98,7 +98,14 @@ def tree_certified_radius(estimator, X, *, norm="inf", method="bound", eps=None,
 
     ``method="exact"`` solves Kantchelian et al.'s MILP for the nearest point
     the model classifies differently (HiGHS, one problem per row and rival
-    class): the radius is the row's exact robustness radius. ``method="bound"``
+    class): the radius is the row's exact robustness radius, with one
+    deliberate rounding towards safety: a rival class within float rounding
+    (``tol``) of the predicted one counts as winning, because the model's own
+    float sums could order such a near-tie either way. Where a rival can tie
+    exactly (a random forest's averaged votes at 0.5/0.5) the exact radius
+    is therefore the distance to that tie, which can be below
+    :class:`~skadv.attacks.ExactTreeAttack`'s ``minimal_distance_`` (a point
+    the model really classifies differently). ``method="bound"``
     is Chen et al.'s multi-level clique search: over the ball, each tree can
     only reach the leaves whose boxes the ball meets; grouping ``max_clique``
     trees at a time and keeping only the tuples of leaves whose boxes

@@ -27,7 +27,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-import skadv._core.tree_readers as readers
+from skadv._core.trees import _key
+from skadv._core.tree_readers._boosting import _xgb_numbers
 from skadv._core.tree_readers import check_rows, read_ensemble, xgboost_dump
 from skadv.attacks import ExactTreeAttack, GreedyTreeAttack
 from skadv.constraints import FeatureConstraints
@@ -200,7 +201,7 @@ def test_wrong_semantics_are_caught():
         ens = read_ensemble(model)
         T = touching(model, X, rng)
         shifted = ens._replace(threshold=tuple(
-            readers._key(np.nextafter(t, np.inf), ens.precision) if ens.precision == 64
+            _key(np.nextafter(t, np.inf), ens.precision) if ens.precision == 64
             else np.nextafter(t.astype(np.float32), np.float32(np.inf)).astype(np.float64)
             for t in ens.threshold))
         assert np.any(shifted.predict(T) != ens.predict(T))
@@ -305,7 +306,7 @@ def test_xgboost_booster_json_file_and_dump(tmp_path):
     path = tmp_path / "model.json"
     booster.save_model(path)
     dump = booster.get_dump(dump_format="json")
-    base = readers._xgb_numbers(json.loads(bytes(booster.save_raw(raw_format="json")))[
+    base = _xgb_numbers(json.loads(bytes(booster.save_raw(raw_format="json")))[
         "learner"]["learner_model_param"]["base_score"])
     rng = np.random.RandomState(0)
     T = np.vstack([touching(model, X, rng), X])
@@ -614,8 +615,14 @@ def _nodes(model):
 # --------------------------------------------------------------------------
 # imports
 def test_readers_import_no_sklearn_nor_boosting_libraries():
-    for module in (readers, __import__("skadv._core.trees", fromlist=["x"])):
-        tree = ast.parse(Path(module.__file__).read_text())
+    import skadv._core.tree_readers as readers
+    import skadv._core.trees as trees
+
+    # every file of the readers' package (split by library), and the core
+    files = sorted(Path(readers.__file__).parent.glob("*.py")) + [Path(trees.__file__)]
+    assert len(files) >= 5
+    for path in files:
+        tree = ast.parse(path.read_text())
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         roots = {n.split(".")[0] for n in names}

@@ -246,7 +246,8 @@ def test_catboost_one_row_transform():
 
     X = np.random.default_rng(0).normal(size=(100, 4))
     y = (X[:, 0] > 0).astype(int)
-    model = cb.CatBoostClassifier(iterations=5, depth=2, verbose=0, random_seed=0).fit(X, y)
+    model = cb.CatBoostClassifier(iterations=5, depth=2, verbose=0, random_seed=0,
+                                  allow_writing_files=False).fit(X, y)
     for attack in (ExactTreeAttack(model), GreedyTreeAttack(model)):
         Z = attack.fit(X, y).transform(X[:1], y[:1])
         assert Z.shape == (1, 4)

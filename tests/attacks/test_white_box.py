@@ -187,6 +187,35 @@ def test_compiled_core_is_reused_across_calls(mixed):
     assert _run._cache_size() == size
 
 
+def test_an_eps_grid_compiles_pgd_once_per_shape():
+    # A shape no other test uses (11 features), so the count is this test's.
+    rng = np.random.RandomState(0)
+    X = rng.randn(90, 11).astype(np.float32)
+    y = (X[:, 0] - X[:, 3] > 0).astype(int)
+    victims = [LogisticRegression(C=c).fit(X, y) for c in (1.0, 0.1)]
+    before = _run._cache_size()
+    for victim in victims:  # a new victim of the same kind and shape: no new program
+        for eps in (0.05, 0.1, 0.2, 0.4, 0.8):
+            # step_size defaults to 2.5 * eps / steps: traced with eps.
+            attack = PGDAttack(victim, eps=eps, steps=7, random_state=0)
+            X_adv = attack.fit_transform(X, y)
+            assert np.abs(X_adv - X).max() <= eps + 1e-6
+    assert _run._cache_size() - before == 1
+
+
+def test_a_traced_budget_gives_the_result_of_a_fresh_compilation(breast_cancer):
+    # eps traced, not compiled in: the reused program must give what a
+    # program compiled for this eps alone gives.
+    X, y = breast_cancer
+    X, y = X[:64], y[:64]
+    clf = LogisticRegression().fit(X, y)
+    PGDAttack(clf, eps=0.9, steps=5, random_state=0).fit_transform(X, y)  # compile
+    reused = PGDAttack(clf, eps=0.3, steps=5, random_state=0).fit_transform(X, y)
+    _run.clear_cache()
+    fresh = PGDAttack(clf, eps=0.3, steps=5, random_state=0).fit_transform(X, y)
+    np.testing.assert_array_equal(reused, fresh)
+
+
 def test_verbose_shows_a_progress_bar_over_batches(mixed, capsys):
     clf, X_train, X, y = mixed
     FGSMAttack(clf, eps=0.1, batch_size=16, verbose=True).fit(X_train).transform(X, y)

@@ -112,3 +112,16 @@ def test_row_keys_depend_on_the_row_only():
     zero, minus_zero = np.zeros((1, 2), np.float32), -np.zeros((1, 2), np.float32)
     np.testing.assert_array_equal(row_keys_from_rows(key, zero, 0),
                                   row_keys_from_rows(key, minus_zero, 0))
+
+
+def test_row_keys_depend_on_the_row_only_and_row_counts_share_programs():
+    from skadv.verify.smoothing import _fold_rows
+
+    X = np.random.RandomState(0).randn(40, 3).astype(np.float32)
+    key = jax.random.PRNGKey(5)
+    whole = np.asarray(row_keys_from_rows(key, X, 1))
+    before = _fold_rows._cache_size()
+    for n in (17, 20, 29, 32):  # one padded shape, 32
+        np.testing.assert_array_equal(np.asarray(row_keys_from_rows(key, X[-n:], 1)),
+                                      whole[-n:])
+    assert _fold_rows._cache_size() - before <= 1

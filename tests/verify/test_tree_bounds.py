@@ -327,3 +327,44 @@ def test_docstring_examples_run():
 
 def test_core_imports_no_sklearn():
     assert "sklearn" not in Path(tree_bounds.__file__).read_text()
+
+
+def test_exact_radius_stops_at_exact_ties_of_a_forest():
+    # A forest's averaged votes can tie exactly (0.5/0.5). The certificate
+    # counts a tie as a change (the model's float sums could break it either
+    # way), so its "exact" radius is the distance to the nearest tie: never
+    # above the exact attack's distance, equal to it where no tie is nearer,
+    # and where it is smaller the point at that distance is a true tie.
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import MinMaxScaler
+
+    from skadv._core.tree_bounds import CliqueBound
+    from skadv._core.tree_readers import read_ensemble
+    from skadv._core.trees import TreeMILP, split_keys
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = MinMaxScaler().fit_transform(X)
+    X, y, rows = X[::2], y[::2], X[1::2][:16]
+    rf = RandomForestClassifier(n_estimators=10, max_depth=3, random_state=0).fit(X, y)
+    atk = ExactTreeAttack(rf, norm=2).fit(X)
+    X_adv = atk.transform(rows)
+    assert np.all(rf.predict(X_adv) != rf.predict(rows))
+    radius = tree_certified_radius(rf, rows, norm=2, method="exact")
+    assert np.all(radius <= atk.minimal_distance_ * (1 + 1e-9))
+    below = np.flatnonzero(radius < atk.minimal_distance_ * (1 - 1e-6))
+    assert 0 < below.size < len(rows)  # this forest has such rows (11 and 14)
+    ens = read_ensemble(rf)
+    d = X.shape[1]
+    keys, n_keys = split_keys(ens, d, np.zeros(d, bool))
+    tol = CliqueBound(ens, keys, n_keys).tol
+    for i in below:
+        yi = int(ens.predict(rows[i:i + 1])[0])
+        shift = tol * (np.arange(len(ens.offset)) != yi)
+        milp = TreeMILP(ens._replace(offset=np.asarray(ens.offset, np.float64) + shift),
+                        keys, n_keys, np.zeros(d, bool))
+        x, dist, _ = milp.solve(rows[i], yi, norm=2, scale=np.ones(d), lower=np.full(d, -np.inf),
+                                upper=np.full(d, np.inf), mutable=np.ones(d, bool), strict=0.0)
+        assert dist == pytest.approx(radius[i], rel=1e-9)
+        proba = rf.predict_proba(x[None])[0]
+        assert abs(proba[0] - proba[1]) <= 2 * tol  # a tie, not a flip
+        assert rf.predict(x[None])[0] == rf.predict(rows[i:i + 1])[0]

@@ -37,8 +37,7 @@ import warnings
 
 import numpy as np
 
-from ..trees import Ensemble, _key, _view  # noqa: F401  (_key: tests)
-from ._boosting import _xgb_numbers  # noqa: F401  (tests)
+from ..trees import Ensemble, _view
 from ._boosting import _read_catboost, _read_lightgbm, _read_xgboost, _read_xgboost_json, xgboost_dump
 from ._common import _EXTRA, _is, _unsupported
 from ._sklearn import _read_hist_gradient_boosting, _read_sklearn

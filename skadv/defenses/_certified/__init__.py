@@ -12,6 +12,8 @@ cloning see nothing new.
 - :mod:`._bounds`: IBP / CROWN-IBP certified training and bound radii;
 - :mod:`._linear`: exact radii of linear models;
 - :mod:`._milp`: exact L-inf radii of small ReLU networks by MILP;
+- :mod:`._trees`: tree ensembles (scikit-learn, XGBoost, LightGBM, CatBoost),
+  by the clique bound or the exact MILP of :func:`skadv.verify.tree_certified_radius`;
 - :mod:`._common`: the base strategy (plain training, delegating prediction)
   and the float64 layers they share.
 """
@@ -20,6 +22,7 @@ from ._bounds import BoundStrategy
 from ._linear import LinearStrategy
 from ._milp import MILPStrategy
 from ._smoothing import SmoothedSoftmax, SmoothingStrategy
+from ._trees import TreeStrategy
 
 __all__ = ["METHODS", "SmoothedSoftmax", "strategy"]
 
@@ -29,6 +32,8 @@ _STRATEGIES = {
     "crown-ibp": BoundStrategy("crown-ibp"),
     "linear": LinearStrategy(),
     "milp": MILPStrategy(),
+    "tree-bound": TreeStrategy("tree-bound", "bound"),
+    "tree-exact": TreeStrategy("tree-exact", "exact"),
 }
 METHODS = tuple(_STRATEGIES)
 

@@ -72,8 +72,10 @@ class Strategy:
             raise ValueError(self.norm_error(clf))
         return norm
 
-    def norm_error(self, clf):  # pragma: no cover - every restricted strategy says its own
-        return f"method={self.method!r} does not certify norm={clf.norm!r}."
+    def norm_error(self, clf):
+        names = {"inf": "'inf'", 2: "2", 1: "1"}
+        return (f"method={self.method!r} certifies {' or '.join(names[n] for n in self.norms)} "
+                f"radii; `norm` must be one of those or None. Got norm={clf.norm!r} instead.")
 
     def default_estimator(self):
         return default_model()
@@ -142,3 +144,9 @@ class Strategy:
     def view(self, clf):
         diff = as_differentiable(clf._inner)
         return diff.fn, diff.params
+
+    def tree_ensemble(self, clf):
+        raise UnsupportedModelError(
+            f"CertifiedClassifier(method={clf.method!r}) is not a tree ensemble: the tree "
+            "attacks read it only with method='tree-bound' or 'tree-exact'. Use the "
+            "white-box or black-box attacks.")

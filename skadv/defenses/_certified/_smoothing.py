@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from ...exceptions import NotDifferentiableError
 from ...models._differentiable import as_differentiable
-from ...utils._jax import map_batches
+from ...utils._jax import map_batches, prng_key
 from ...utils._sklearn_compat import _check_sample_weight, check_is_fitted, validate_data
 from ...verify.smoothing import certify_counts, noise, noise_counts, row_keys_from_rows
 from .._base import is_jax_model
@@ -54,8 +54,8 @@ def counts(clf, X, stream, n_samples):
     """Class counts ``(n_rows, n_classes)`` of the base model over noisy copies of ``X``."""
     X = np.asarray(X, np.float32)
     n_classes, d = len(clf.classes_), X.shape[1]
-    keys = np.asarray(row_keys_from_rows(jax.random.PRNGKey(clf._seed_), X, stream))
-    sigma = jnp.asarray(clf.sigma * clf.scale_, jnp.float32)
+    keys = np.asarray(row_keys_from_rows(prng_key(clf._seed_), X, stream))
+    sigma = np.asarray(clf.sigma * clf.scale_, np.float32)
     draws = min(n_samples, clf.batch_size)
     rows = max(1, clf.batch_size // draws)
     try:
@@ -64,8 +64,7 @@ def counts(clf, X, stream, n_samples):
         diff = None
     if diff is not None:
         def batch(xb, kb):
-            return noise_counts(diff.fn, diff.params, jnp.asarray(xb), jnp.asarray(kb),
-                                sigma, n_samples=n_samples, draws=draws, n_classes=n_classes)
+            return noise_counts(diff.fn, diff.params, xb, kb, sigma, n_samples=n_samples, draws=draws, n_classes=n_classes)
 
         return map_batches(batch, [X, keys], rows, concurrent=True)
     # A black-box model: the same draws, handed to its predict in large batches.

@@ -1,0 +1,217 @@
+"""Cold start: the first call in a fresh process, with and without the compilation cache.
+
+Users mostly make first calls. Each case below runs in a fresh Python
+process (``--worker``), so that nothing is compiled, imported or warmed up
+beforehand, three times for skadv:
+
+* ``off``: the persistent compilation cache disabled (``SKADV_CACHE_DIR=off``):
+  every program traced and compiled, as before skadv cached them;
+* ``cold``: the cache on, in a new empty folder (the very first run on a machine);
+* ``warm``: the same folder again (every later run);
+
+and once for ART (which compiles nothing) in its own fresh process. The
+cases are those of ``bench_attacks.py`` and ``bench_defenses.py``: PGD-20
+L-inf against a scikit-learn ``LogisticRegression`` and an MLP 50-128-128-3 on
+20000 x 50 (ART: ``ProjectedGradientDescent``, batch 4096), one epoch of PGD-AT
+(PGD-10) on an MLP 50-128-128-3 (ART: ``AdversarialTrainerMadryPGD``), and
+randomized smoothing's ``certify`` (n0=100, n=10000, 200 rows; skadv only).
+"first" is the call's wall time once data and victim are ready (imports and
+the victim's fit excluded), "warm" the best of two more calls in the same
+process; the columns ``trace``, ``lower`` and ``compile`` split the first
+call's JAX overhead (JAX's own monitoring events: tracing to a jaxpr,
+lowering to StableHLO, XLA backend compile or cache load), ``progs`` is the
+number of programs compiled (or, warm, loaded) during it.
+
+``--study`` also times the default ``skadv study`` (``python -m skadv study``)
+in a fresh process, cache off, cold and warm.
+
+Run::
+
+    python benchmarks/bench_cold_start.py                 # all cases
+    python benchmarks/bench_cold_start.py --study         # and the default study
+    python benchmarks/bench_cold_start.py --cases pgd-lr,pgd-mlp --quick
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CASES = ("pgd-lr", "pgd-mlp", "at-epoch", "certify")
+EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "trace",
+          "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
+          "/jax/core/compile/backend_compile_duration": "compile"}
+
+
+def worker(case, library, quick):
+    """In a fresh process: set up ``case``, time its first and warm calls."""
+    from jax import monitoring
+
+    spent = {v: 0.0 for v in EVENTS.values()}
+    programs = [0]
+
+    def on_duration(name, secs, **kw):
+        if name in EVENTS:
+            spent[EVENTS[name]] += secs
+        if name == "/jax/core/compile/backend_compile_duration":
+            programs[0] += 1
+
+    monitoring.register_event_duration_secs_listener(on_duration)
+    sys.path.insert(0, HERE)
+    import numpy as np
+
+    n = 4000 if quick else 20000
+    t_import = time.perf_counter()
+    import skadv  # noqa: F401  (the cache is configured at import)
+    t_import = time.perf_counter() - t_import
+
+    if case.startswith("pgd"):
+        import bench_attacks as ba
+
+        X, y = ba.make_data(n)
+        if case == "pgd-lr":
+            from sklearn.linear_model import LogisticRegression
+
+            clf = LogisticRegression(max_iter=1000).fit(X, y)
+        else:
+            clf = ba.fit_victims(X, y)[1]
+        eps, step = 0.1, 2.5 * 0.1 / ba.STEPS
+        if library == "skadv":
+            from skadv.attacks import PGDAttack
+
+            def call():
+                return PGDAttack(clf, eps=eps, steps=ba.STEPS, step_size=step,
+                                 random_state=0).fit_transform(X, y)
+        else:
+            from art.attacks.evasion import ProjectedGradientDescent
+
+            Y = np.eye(3, dtype=np.float32)[y]
+            wrapped = []
+
+            def call():  # the first call includes wrapping the victim
+                if not wrapped:
+                    wrapped.append(ba.art_classifier(clf, X.shape[1], 3))
+                art_clf = wrapped[0]
+                return ProjectedGradientDescent(
+                    art_clf, norm=np.inf, eps=eps, eps_step=step, max_iter=ba.STEPS,
+                    num_random_init=1, batch_size=4096, verbose=False).generate(X, y=Y)
+        score = lambda out: float(clf.score(out, y))  # noqa: E731
+    elif case == "at-epoch":
+        import bench_defenses as bd
+
+        X, y, X_test, y_test = bd.make_data(n)
+        call = (lambda: bd.skadv_fit(X, y)) if library == "skadv" else (
+            lambda: bd.art_fit(X, y))
+        score = (lambda m: float(m.score(X_test, y_test))) if library == "skadv" else (
+            lambda m: bd.art_scores(m, X_test, y_test)[0])
+    elif case == "certify":
+        from sklearn.datasets import make_classification
+
+        from skadv.defenses import CertifiedClassifier
+        from skadv.models import MLPClassifier
+
+        X, y = make_classification(n_samples=1200, n_features=20, n_informative=10,
+                                   random_state=0)
+        X = X.astype(np.float32)
+        clf = CertifiedClassifier(
+            MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=30, random_state=0),
+            method="smoothing", sigma=0.25, n0=100, n=10_000, random_state=0).fit(X, y)
+        call = lambda: clf.certify(X[:200])  # noqa: E731
+        score = lambda out: float(np.mean(out[1]))  # noqa: E731
+    else:
+        raise SystemExit(f"unknown case {case!r}")
+
+    before = dict(spent)
+    programs[0] = 0
+    t0 = time.perf_counter()
+    out = call()
+    first = time.perf_counter() - t0
+    parts = {k: spent[k] - before[k] for k in spent}
+    n_programs = programs[0]
+    warm = np.inf
+    for _ in range(2):
+        t0 = time.perf_counter()
+        call()
+        warm = min(warm, time.perf_counter() - t0)
+    print(json.dumps({"first": first, "warm": warm, "import": t_import, **parts,
+                      "programs": n_programs, "score": score(out)}))
+
+
+def spawn(args, cache):
+    env = dict(os.environ, SKADV_CACHE_DIR=cache)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if out.returncode:
+        sys.stderr.write(out.stderr)
+        raise SystemExit(f"{args} failed")
+    return out.stdout, wall
+
+
+def run_case(case, library, cache, quick):
+    args = [os.path.abspath(__file__), "--worker", case, "--library", library]
+    stdout, _ = spawn(args + (["--quick"] if quick else []), cache)
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--quick", action="store_true", help="4000 rows")
+    parser.add_argument("--study", action="store_true", help="also the default skadv study")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--library", default="skadv", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.library, args.quick)
+        return
+
+    root = tempfile.mkdtemp(prefix="skadv-bench-cache-")
+    try:
+        rows, ratios = [], {}
+        for case in args.cases.split(","):
+            cache = os.path.join(root, case)
+            res = {mode: run_case(case, "skadv", c, args.quick)
+                   for mode, c in (("off", "off"), ("cold", cache), ("warm", cache))}
+            if case != "certify":
+                res["ART"] = run_case(case, "art", "off", args.quick)
+            for mode, r in res.items():
+                rows.append((case, "ART" if mode == "ART" else f"skadv {mode}", r))
+            if "ART" in res:
+                ratios[case] = {m: res["ART"]["first"] / res[m]["first"]
+                                for m in ("off", "cold", "warm")}
+                ratios[case]["warm call"] = res["ART"]["warm"] / res["warm"]["warm"]
+        print(f"\nFirst call in a fresh process ({'4000' if args.quick else '20000'} rows "
+              f"for PGD and AT), seconds\n")
+        head = (f"{'case':<9} {'run':<11} {'first':>7} {'trace':>6} {'lower':>6} "
+                f"{'compile':>8} {'progs':>6} {'warm':>7} {'import':>7} {'score':>7}")
+        print(head)
+        print("-" * len(head))
+        for case, run, r in rows:
+            print(f"{case:<9} {run:<11} {r['first']:7.2f} {r['trace']:6.2f} "
+                  f"{r['lower']:6.2f} {r['compile']:8.2f} {r['programs']:6d} "
+                  f"{r['warm']:7.3f} {r['import']:7.2f} {r['score']:7.4f}")
+        print(f"\n{'ART / skadv':<11} {'first, off':>11} {'first, cold':>12} "
+              f"{'first, warm':>12} {'warm call':>10}")
+        for case, r in ratios.items():
+            print(f"{case:<11} {r['off']:11.2f} {r['cold']:12.2f} {r['warm']:12.2f} "
+                  f"{r['warm call']:10.1f}")
+        if args.study:
+            cache = os.path.join(root, "study")
+            out = os.path.join(root, "study-out")
+            print("\nDefault `skadv study` in a fresh process (wall time, seconds)")
+            for mode, c in (("off", "off"), ("cold", cache), ("warm", cache)):
+                _, wall = spawn(["-m", "skadv", "study", "--out", out], c)
+                print(f"  cache {mode:<5} {wall:7.1f}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
