@@ -17,6 +17,8 @@ _setup_cache()
 
 from .exceptions import NotDifferentiableError, UnsupportedModelError
 from .models._differentiable import Differentiable, as_differentiable
+from ._study import Study, study
 
-__all__ = ["Differentiable", "NotDifferentiableError", "UnsupportedModelError",
-           "as_differentiable", "get_config", "set_config", "__version__"]
+__all__ = ["Differentiable", "NotDifferentiableError", "Study", "UnsupportedModelError",
+           "as_differentiable", "get_config", "set_config", "study", "__version__"]
+

@@ -467,7 +467,7 @@ def _progress(total, enabled, desc):
 
 def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
                       feature_scale=None, certify=True, verbose=False,
-                      return_predictions=False, n_jobs=None):
+                      return_predictions=False, return_adversarial=False, n_jobs=None):
     """Accuracy under each attack, and under their worst case, per budget.
 
     For every estimator and every budget ``eps``: the clean accuracy, the
@@ -503,6 +503,9 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
         Progress bar over the attack runs.
     return_predictions : bool, default=False
         Also return ``{(estimator, eps, attack): predictions on its adversarial rows}``.
+    return_adversarial : bool, default=False
+        Also return ``{(estimator, eps, attack): adversarial rows}`` (as the
+        attack's ``transform`` returns them), after the predictions if both.
     n_jobs : int, default=None
         Given to every attack run: each splits its rows across this many
         joblib workers (see the attacks' ``n_jobs``); every number but
@@ -525,6 +528,8 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
         renders it.
     predictions : dict
         Only with ``return_predictions``.
+    adversarial : dict
+        Only with ``return_adversarial``.
 
     Examples
     --------
@@ -567,7 +572,7 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
     norm = norms.pop()
     y = np.asarray(y)
     n_features = np.shape(X)[1]
-    records, predictions = [], {}
+    records, predictions, adversarial = [], {}, {}
     bar = _progress(len(ests) * len(eps_grid) * len(atks), verbose, "robustness report")
     for est_name, est in ests:
         clean_ok = np.asarray(est.predict(X)) == y
@@ -599,6 +604,8 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
                     est_name, e, atk_name, ok, result.perturbation[turned], queries,
                     seconds, result.valid_before_repair[turned]))
                 predictions[(est_name, float(e), atk_name)] = pred
+                if return_adversarial:
+                    adversarial[(est_name, float(e), atk_name)] = X_adv
                 bar.update()
             records.append(_record(est_name, e, WORST, worst))
             if cert is not None:
@@ -613,7 +620,9 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
             {c: np.asarray([r[c] for r in records]) for c in REPORT_COLUMNS})
     else:
         report = pd.DataFrame.from_records(records, columns=list(REPORT_COLUMNS))
-    return (report, predictions) if return_predictions else report
+    extra = ([predictions] if return_predictions else []) + (
+        [adversarial] if return_adversarial else [])
+    return (report, *extra) if extra else report
 
 
 def _columns(report):

@@ -30,8 +30,10 @@ LAYERS = {
     "skadv.metrics": 7,
     "skadv.evaluation": 7,
     "skadv.plotting": 7,
+    "skadv._html_report": 7,
     "skadv.datasets": 7,
     "skadv.cli": 8,
+    "skadv._study": 8,
     "skadv.__main__": 8,
 }
 # Pure numerical code: NumPy, SciPy, JAX, optax; no scikit-learn.

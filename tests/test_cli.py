@@ -93,3 +93,19 @@ def test_relational_study_reports_why_constraints_matter(tmp_path):
     assert acc["worst case"] <= acc["caa"] < acc["clean"]
     md = (tmp_path / "report.md").read_text()
     assert "## Why the constraints matter" in md and "valid before its final repair" in md
+
+
+def test_boosted_trees_get_the_tree_attacks_and_a_certificate(tmp_path):
+    report = run_study("breast_cancer", quick=True, defenses=["hgb", "undefended"],
+                       eps=[0.3], out=str(tmp_path))
+    trees = report[report.estimator == "hgb"]
+    acc = dict(zip(trees.attack, trees.accuracy))
+    # No gradients: the white-box attacks are not run on the trees, the tree
+    # and black-box ones are, and the clique bound certifies.
+    assert set(acc) == {"clean", "square", "greedy-tree", "worst case", "certified"}
+    assert acc["certified"] <= acc["worst case"] <= min(acc["square"], acc["greedy-tree"])
+    assert acc["worst case"] < acc["clean"]
+    net = set(report[report.estimator == "undefended"].attack)
+    assert "greedy-tree" not in net and "pgd" in net
+    md = (tmp_path / "report.md").read_text()
+    assert "| hgb | 0.3 |" in md and "greedy-tree" in md

@@ -164,3 +164,22 @@ def test_a_tree_attack_on_a_network_is_not_applicable(breast_cancer):
                                    attacks=[ExactTreeAttack(), FGSMAttack()])
     acc = dict(zip(report.attack, report.accuracy))
     assert np.isnan(acc["ExactTree"]) and acc["worst case"] <= acc["FGSM"]
+
+
+def test_adversarial_rows_are_the_ones_scored(breast_cancer):
+    X, y = breast_cancer
+    X, y = X[::4].astype(np.float64), y[::4]
+    lr = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    report, preds, advs = robustness_report(
+        {"LR": lr}, X, y, attacks={"PGD": PGDAttack(steps=10, random_state=0)},
+        eps=[0.1, 0.5], feature_scale="std", return_predictions=True,
+        return_adversarial=True)
+    assert set(advs) == set(preds)
+    scale = X.std(axis=0)
+    for (est, e, atk), X_adv in advs.items():
+        assert X_adv.shape == X.shape
+        assert (lr.predict(X_adv) == preds[(est, e, atk)]).all()
+        assert np.abs((X_adv - X) / scale).max() <= e * (1 + 1e-6)
+    only, adv_only = robustness_report({"LR": lr}, X, y, attacks=[FGSMAttack()], eps=0.1,
+                                       return_adversarial=True)
+    assert list(adv_only) == [("LR", 0.1, "FGSM")]

@@ -157,8 +157,9 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"{type(self).__name__} supports norm in "
                 f"{list(self._supported_norms)}. Got norm={self.norm!r} instead.")
         self._check_victim()
+        # A CatBoost model loaded from its file says 0: unknown, not zero.
         n_victim = getattr(self.estimator, "n_features_in_", None)
-        if n_victim is not None and n_victim != self.n_features_in_:
+        if n_victim and n_victim != self.n_features_in_:
             raise ValueError(
                 f"X has {self.n_features_in_} features, but the victim "
                 f"{type(self.estimator).__name__} expects {n_victim}.")

@@ -59,11 +59,9 @@ def tree_ensemble(estimator):
     UnsupportedModelError
         A ``TypeError``: for any other estimator (or several outputs).
     """
-    # skadv's own wrappers of tree models (CertifiedClassifier with a tree
-    # method) hand over the trees they predict with.
-    own = getattr(estimator, "_tree_ensemble", None)
-    if own is not None and not isinstance(estimator, type):
-        return own()
+    # skadv's own tree models (CertifiedClassifier with a tree method, the
+    # robust trees) hand over their trees through ``_tree_ensemble()``, which
+    # read_ensemble honours.
     return read_ensemble(estimator)
 
 

@@ -141,7 +141,8 @@ def read_ensemble(model):
         ``save_model`` or of a ``dump_model(..., dump_format="json")`` dump
         (read with :func:`xgboost_dump`'s defaults); lightgbm's
         ``LGBMClassifier`` or ``Booster``; catboost's ``CatBoostClassifier``.
-        An :class:`Ensemble` is returned as it is.
+        An :class:`Ensemble` is returned as it is, and so is the one a model
+        hands over through a ``_tree_ensemble()`` method (skadv's robust trees).
 
     Returns
     -------
@@ -172,6 +173,10 @@ def read_ensemble(model):
     """
     if isinstance(model, Ensemble):
         return model
+    # skadv's own tree models (the robust trees) hand over the trees they predict with.
+    own = getattr(model, "_tree_ensemble", None)
+    if own is not None and not isinstance(model, type):
+        return own()
     if isinstance(model, (str, os.PathLike)):
         return _read_path(model)
     if isinstance(model, list):
