@@ -1,68 +1,77 @@
 """Tree ensembles: skadv's exact and greedy attacks and certified radii against ART and LT-Attack.
 
-    python benchmarks/bench_trees.py --quick   # about a minute: breast_cancer, 8 rows, L-inf
-    python benchmarks/bench_trees.py           # two data sets, 40 rows, L-inf and L2
-    LT_ATTACK_BIN=/path/to/lt_attack python benchmarks/bench_trees.py
+    PYTHONPATH=. python benchmarks/bench_trees.py --quick   # ~2.5 min: breast_cancer, 8 rows, L-inf
+    PYTHONPATH=. python benchmarks/bench_trees.py           # three data sets, 20 rows, L-inf and L2
+    LT_ATTACK_BIN=/path/to/lt_attack PYTHONPATH=. python benchmarks/bench_trees.py
+    PYTHONPATH=. python benchmarks/bench_trees.py --norms inf 2 1   # L1 too (no ART, LT-Attack's L1)
 
 Everything below is measured in one run, so the ratios compare like with like.
 
 1. **Attacks on 20-tree depth-4 ensembles** of scikit-learn's GradientBoosting,
    RandomForest and HistGradientBoosting, XGBoost, LightGBM and CatBoost (the
-   ones installed), on breast_cancer and (full mode) a make_classification
-   task, min-max scaled to [0, 1] on the training split (test rows clipped to
-   it, as ART's verifier requires). Rows are held-out rows, attacked at the
-   model's own prediction. Per library and norm: ``ExactTreeAttack``
-   (MILP, each row's exact radius) and ``GreedyTreeAttack``, time per row of
-   ``transform`` (after ``fit`` and a two-row warm-up; fit is not counted;
-   the exact attack runs once, the cheap methods -- greedy, bounds -- three
-   times and report the median, as the cores are shared) and mean distance;
-   greedy/exact distance (mean over the rows both solve; floor 1.10) and
-   exact/greedy time (floor 20x).
+   ones installed), on breast_cancer and (full mode) a 10-feature
+   make_classification task and wine (3 classes: 7 boosting rounds x 3
+   classes), min-max scaled to [0, 1] on the training split (test rows
+   clipped to it, as ART's verifier requires). Rows are held-out rows,
+   attacked at the model's own prediction. Per library and norm:
+   ``ExactTreeAttack`` (MILP, each row's exact radius) and
+   ``GreedyTreeAttack``, time per row of ``transform`` (after ``fit`` and a
+   two-row warm-up; fit is not counted; the exact attack runs once, the cheap
+   methods -- greedy, bounds -- three times and report the median) and mean
+   distance of the points the model's own ``predict`` confirms;
+   greedy/exact distance (mean over the rows both solve, and the largest
+   per-row ratio; floor 1.10), rows where greedy's distance is below the
+   exact one ("g < exact": a bug in one of them, must be 0) and exact/greedy
+   time (floor 20x).
 2. **Certified radii**: ``tree_certified_radius`` by ``method="bound"``
    (defaults) against ``method="exact"`` on the same rows: mean and smallest
    bound/exact over rows with a positive radius (floor 0.8), rows where the
    bound exceeds the exact radius (must be 0), time per row of each; and the
-   largest gap between the exact radius and ``ExactTreeAttack``'s distance.
-3. **ART** (adversarial-robustness-toolbox):
+   largest gap between the exact radius and ``ExactTreeAttack``'s distance
+   (0 but for random forests, whose averaged votes can tie at 0.5/0.5: the
+   radius counts the tie, the attack needs a point ``predict`` really flips;
+   documented in ``tree_certified_radius``).
+3. **ART** (adversarial-robustness-toolbox), binary tasks:
    ``RobustnessVerificationTreeModelsCliqueMethod`` (Chen et al. 2019) through
    its GradientBoosting, RandomForest, XGBoost and LightGBM wrappers, called
    row by row (``verify`` returns an average) at the published settings
    ``eps_init=0.3``, 10 search steps, ``max_clique=2`` and ART's default
    ``max_level=2``, against skadv's bound at the same clique settings and at
-   its defaults; and ART's ``DecisionTreeAttack`` (Papernot et al. 2016) on a
-   single ``DecisionTreeClassifier`` against skadv's two attacks on that tree.
+   its defaults (a bound above the exact radius is unsound); and ART's
+   ``DecisionTreeAttack`` (Papernot et al. 2016) on a single full-depth
+   ``DecisionTreeClassifier`` against skadv's two attacks on that tree.
 4. **Published peer models** (``../shared/peer_trees``, see its
    PROVENANCE.md; skipped when absent, ``SKADV_PEER_TREES`` overrides the
    place). Chen et al.'s treeVerification example (robust 8-tree XGBoost,
    breast_cancer, 100 rows, eps 0.3): average bound and verified error next
    to the published 0.39518 and 0.13. LT-Attack's XGBoost random forests
-   (Zhang, Zhang and Hsieh, NeurIPS 2020) on the first test rows XGBoost
-   classifies correctly: skadv exact, greedy and bound next to LT-Attack. The
-   models are read by skadv's readers: XGBoost's JSON model files
-   (``*.converted_xgb305.json``, equal to the dumps) through
+   (Zhang, Zhang and Hsieh, NeurIPS 2020) on the first ``--peer-rows`` test
+   rows XGBoost classifies correctly: skadv exact, greedy and bound next to
+   LT-Attack. The models are read by skadv's readers: XGBoost's JSON model
+   files (``*.converted_xgb305.json``, equal to the dumps) through
    ``XGBClassifier.load_model``, the treeVerification dump by its path.
 
 LT-Attack (MIT licence, github.com/chong-z/tree-ensemble-attack; not part of
-skadv) runs when ``LT_ATTACK_BIN`` names its binary, on the XGBoost models of
-part 1 (its dump; ``base_score=0.5``, which it ignores) and on the peer
-models, with its published settings (20 starting points per row, early
-return) and ``--lt-threads`` threads. It reads the dump's decimal splits and
-compares ``x < split`` in double, placing points 1e-10 past a split; XGBoost
-compares ``float32(x) < float32(split)``. Its rows are therefore reported
-twice: "own check" (its distances, its own verdict) and "XGBoost confirms"
-(each of its points moved, on the coordinates where float32 puts it on the
-other side of a split, to the nearest float32 on the side it meant, then
-kept only if XGBoost's own ``predict`` flips; the nearest such point per
-row). Its time is its own per-point timer. Build it with
-``make lt_attack`` (g++, libboost thread/system/filesystem).
+skadv) runs when ``LT_ATTACK_BIN`` names its binary (its column is left out
+otherwise), on the binary XGBoost models of part 1 (its dump;
+``base_score=0.5``, which it ignores) and on the peer models, with its
+published settings (20 starting points per row, early return) and
+``--lt-threads`` threads. It reads the dump's decimal splits and compares
+``x < split`` in double, placing points 1e-10 past a split; XGBoost compares
+``float32(x) < float32(split)``. Its rows are therefore reported twice: "own
+check" (its distances, its own verdict) and "XGBoost confirms" (each of its
+points moved, on the coordinates where float32 puts it on the other side of
+a split, to the nearest float32 on the side it meant, then kept only if
+XGBoost's own ``predict`` flips; the nearest such point per row). Its time
+is its own per-point timer. Build it with ``make lt_attack`` (g++, libboost
+thread/system/filesystem). The helpers (timing, tables, ART wrappers, the
+LT-Attack runner) are in ``_tree_bench_common.py``.
 """
 
 import argparse
 import json
 import logging
 import os
-import re
-import subprocess
 import tempfile
 import time
 import warnings
@@ -70,20 +79,23 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer, load_svmlight_file, make_classification
+from sklearn.datasets import (load_breast_cancer, load_svmlight_file, load_wine,
+                              make_classification)
 from sklearn.ensemble import (GradientBoostingClassifier, HistGradientBoostingClassifier,
                               RandomForestClassifier)
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from _tree_bench_common import (art_clique, art_clique_classifier, art_decision_tree_attack,
+                                below, below_cell, distances, fmt, lt_results, max_ratio,
+                                mean_finite, predict, ratio, run_attack, table, timed)
 from skadv.attacks import ExactTreeAttack, GreedyTreeAttack
 from skadv.verify import tree_certified_radius
 
 FLOOR_RATIO, FLOOR_SPEED, FLOOR_BOUND = 1.10, 20.0, 0.8
 PUBLISHED = {"bound": 0.39518, "error": 0.13, "eps": 0.3}  # treeVerification example.json
 ART_SETTINGS = dict(eps_init=0.3, nb_search_steps=10, max_clique=2, max_level=2)
-ORD = {"inf": np.inf, 2: 2}
 PEERS = Path(os.environ.get("SKADV_PEER_TREES",
                             Path(__file__).resolve().parents[2] / "shared" / "peer_trees"))
 # LT-Attack's random forests: test set, number of features (indices 1..n).
@@ -93,74 +105,9 @@ PEER_FORESTS = {"breast_cancer_rf": ("breast_cancer_scale0.test", 10),
 FLOORS = []  # (what, met) of every floor checked in this run
 
 
-# --------------------------------------------------------------------------
-# helpers
-def timed(fn, repeat=1):
-    """``fn()`` and its seconds, the median of up to ``repeat`` runs (a run past 2 s ends it)."""
-    times = []
-    while len(times) < repeat:
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-        if times[-1] > 2.0:
-            break
-    return out, float(np.median(times))
-
-
-def predict(model, X):
-    return np.asarray(model.predict(X)).ravel()
-
-
-def distances(model, X, X_adv, norm, pred):
-    """Per-row distance of the points the model's predict moves off ``pred`` (inf otherwise)."""
-    flipped = predict(model, X_adv) != pred
-    return np.where(flipped, np.linalg.norm(X_adv - X, ord=ORD[norm], axis=1), np.inf)
-
-
-def ratio(a, b):
-    """mean(a) / mean(b) over the rows where both are finite."""
-    both = np.isfinite(a) & np.isfinite(b)
-    return a[both].mean() / b[both].mean() if both.any() and b[both].mean() > 0 else np.nan
-
-
-def mean_finite(d):
-    d = np.asarray(d, float)
-    return d[np.isfinite(d)].mean() if np.isfinite(d).any() else np.nan
-
-
 def floor(what, met):
     FLOORS.append((what, bool(met)))
     return f"met {bool(met)}"
-
-
-def fmt(v, spec=".4f"):
-    if v is None or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
-        return "-"
-    return format(v, spec)
-
-
-def table(head, rows, left=3):
-    """Print rows under ``head``, the first ``left`` columns left-aligned."""
-    rows = [tuple(map(str, r)) for r in rows]
-    width = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-             for i, h in enumerate(head)]
-    line = "  ".join(h.ljust(w) if i < left else h.rjust(w)
-                     for i, (h, w) in enumerate(zip(head, width)))
-    print(line)
-    print("-" * len(line))
-    for r in rows:
-        print("  ".join(c.ljust(w) if i < left else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(r, width))))
-    print()
-
-
-def run_attack(cls, model, X_fit, R, norm, pred, **kw):
-    """Fit, warm up on two rows, time ``transform`` on ``R``: (attack, distances, seconds)."""
-    attack = cls(model, norm=norm, **kw).fit(X_fit)
-    # Two rows: with CatBoost a one-row transform fails (its predict leaves the row read-only).
-    attack.transform(R[:2])
-    X_adv, sec = timed(lambda: attack.transform(R), repeat=1 if cls is ExactTreeAttack else 3)
-    return attack, distances(model, R, X_adv, norm, pred), sec
 
 
 # --------------------------------------------------------------------------
@@ -172,6 +119,8 @@ def datasets(quick):
         X, y = make_classification(n_samples=1000, n_features=10, n_informative=6,
                                    n_redundant=2, random_state=0)
         yield "make_classification", X, y
+        X, y = load_wine(return_X_y=True)
+        yield "wine (3 classes)", X, y
 
 
 def unit_split(X, y):
@@ -181,198 +130,40 @@ def unit_split(X, y):
     return np.clip(scaler.transform(X_tr), 0, 1), np.clip(scaler.transform(X_te), 0, 1), y_tr
 
 
-def ensembles():
-    """20 trees of depth 4 per library (name -> unfitted model); None if not installed."""
+def ensembles(n_classes):
+    """About 20 trees of depth 4 per library (name -> unfitted model); None if not installed.
+
+    Boosting grows a tree per class and round: 20 rounds for two classes, 7
+    for three (21 trees).
+    """
+    rounds = 20 if n_classes == 2 else 7
     out = {
         "sklearn GradientBoosting": GradientBoostingClassifier(
-            n_estimators=20, max_depth=4, random_state=0),
+            n_estimators=rounds, max_depth=4, random_state=0),
         "sklearn RandomForest": RandomForestClassifier(
             n_estimators=20, max_depth=4, random_state=0, n_jobs=1),
         "sklearn HistGradientBoosting": HistGradientBoostingClassifier(
-            max_iter=20, max_depth=4, early_stopping=False, random_state=0),
+            max_iter=rounds, max_depth=4, early_stopping=False, random_state=0),
         "XGBoost": None, "LightGBM": None, "CatBoost": None,
     }
     if find_spec("xgboost"):
         from xgboost import XGBClassifier
 
         # base_score=0.5 (margin 0): ART's wrapper and LT-Attack ignore the base margin.
-        out["XGBoost"] = XGBClassifier(n_estimators=20, max_depth=4, base_score=0.5,
+        out["XGBoost"] = XGBClassifier(n_estimators=rounds, max_depth=4, base_score=0.5,
                                        random_state=0, n_jobs=1)
     if find_spec("lightgbm"):
         from lightgbm import LGBMClassifier
 
-        out["LightGBM"] = LGBMClassifier(n_estimators=20, max_depth=4, num_leaves=16,
+        out["LightGBM"] = LGBMClassifier(n_estimators=rounds, max_depth=4, num_leaves=16,
                                          random_state=0, n_jobs=1, verbose=-1)
     if find_spec("catboost"):
         from catboost import CatBoostClassifier
 
-        out["CatBoost"] = CatBoostClassifier(iterations=20, depth=4, random_seed=0,
+        out["CatBoost"] = CatBoostClassifier(iterations=rounds, depth=4, random_seed=0,
                                              thread_count=1, verbose=0,
                                              allow_writing_files=False)
     return out
-
-
-# --------------------------------------------------------------------------
-# ART
-def art_clique_classifier(name, model):
-    """ART's wrapper for its clique verifier, and a note on what it verifies (None: no wrapper)."""
-    from art.estimators.classification import LightGBMClassifier, XGBoostClassifier
-    from art.estimators.classification.scikitlearn import (
-        ScikitlearnGradientBoostingClassifier, ScikitlearnRandomForestClassifier)
-
-    class BinaryLightGBM(LightGBMClassifier):
-        # A binary booster has num_class 1, which ART's base class refuses;
-        # its verifier's binary branch (sign of the sum of leaves) is right for it.
-        def _get_nb_classes(self):
-            return max(2, super()._get_nb_classes())
-
-    if name == "sklearn GradientBoosting":
-        return (ScikitlearnGradientBoostingClassifier(model),
-                "ART sums the trees without init_ (the prior log-odds)")
-    if name == "sklearn RandomForest":
-        return (ScikitlearnRandomForestClassifier(model),
-                "ART's binary rule tests the sign of summed class probabilities, which are "
-                "never negative: every row gets 0 or its whole search range")
-    if name == "XGBoost":
-        return (XGBoostClassifier(model=model, nb_features=model.n_features_in_,
-                                  nb_classes=len(model.classes_)),
-                "ART ignores base_score (0.5 here, margin 0)")
-    if name == "LightGBM":
-        return (BinaryLightGBM(model=model.booster_),
-                "ART's LightGBMClassifier refuses a binary booster (num_class 1); "
-                "nb_classes patched to 2")
-    return None, ("ART has no tree-reading wrapper for it (its clique verifier takes "
-                  "scikit-learn DT/ET/RF/GB, XGBoost and LightGBM)")
-
-
-def art_clique(classifier, X, labels, **settings):
-    """Per-row ART clique bounds (its ``verify`` averages, so one row per call), seconds."""
-    from art.metrics import RobustnessVerificationTreeModelsCliqueMethod
-
-    def run():
-        verifier = RobustnessVerificationTreeModelsCliqueMethod(classifier, verbose=False)
-        return np.array([verifier.verify(X[i:i + 1], labels[i:i + 1], norm=np.inf,
-                                         **settings)[0] for i in range(len(X))])
-
-    return timed(run)
-
-
-def art_decision_tree_attack(model, X):
-    from art.attacks.evasion import DecisionTreeAttack
-    from art.estimators.classification.scikitlearn import ScikitlearnDecisionTreeClassifier
-
-    attack = DecisionTreeAttack(ScikitlearnDecisionTreeClassifier(model), verbose=False)
-    return timed(lambda: attack.generate(X.copy()))
-
-
-# --------------------------------------------------------------------------
-# LT-Attack (an external C++ program)
-def write_libsvm(path, X, labels, feature_start):
-    with open(path, "w") as fh:
-        for x, label in zip(X, labels):
-            cells = " ".join(f"{j}:{v:.17g}" for j, v in enumerate(x)
-                             if j >= feature_start and v != 0)
-            fh.write(f"{int(label)} {cells}\n")
-
-
-def run_lt_attack(binary, dump, X, labels, *, n_features, feature_start, norm, threads):
-    """LT-Attack on rows ``X`` (moving off ``labels``).
-
-    Returns its own per-row distances (inf where it skipped or failed), its
-    points per row (the best of each starting point) or None where they could
-    not be matched to rows, and its own attack time (seconds, all rows).
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        write_libsvm(tmp / "rows.libsvm", X, labels, feature_start)
-        (tmp / "config.json").write_text(json.dumps({
-            "num_threads": threads, "enable_early_return": True,
-            "inputs": str(tmp / "rows.libsvm"), "model": str(dump), "num_classes": 2,
-            "num_features": n_features, "feature_start": feature_start,
-            "num_point": len(X), "num_attack_per_point": 20,
-            "norm_type": -1 if norm == "inf" else norm, "search_mode": "lt-attack",
-            "adv_training_path": str(tmp / "adv.txt")}))
-        log = subprocess.run([binary, "config.json"], cwd=tmp, capture_output=True,
-                             text=True, check=True).stdout
-        adv = (tmp / "adv.txt").read_text().splitlines() if (tmp / "adv.txt").exists() else []
-    per_point = re.search(r"Time per point: (\S+)", log)
-    dist = np.full(len(X), np.inf)
-    counts = np.zeros(len(X), int)
-    parts = re.split(r"Running testing example at line (\d+)\n", log)[1:]
-    for line, body in zip(parts[::2], parts[1::2]):
-        found = re.search(r"===== Attack result for example \d+/\d+ Norm\(-?\d+\)=(\S+) =====",
-                          body)
-        if found:
-            i = int(line) - 1
-            dist[i] = float(found.group(1))
-            counts[i] = body.count("Norms for random point")
-    points = None
-    if counts.sum() == len(adv):
-        flat = np.zeros((len(adv), X.shape[1]))
-        for r, text in enumerate(adv):
-            for cell in text.split()[1:]:
-                j, v = cell.split(":")
-                flat[r, int(j)] = float(v)
-        points = np.split(flat, np.cumsum(counts)[:-1])
-    seconds = float(per_point.group(1)) * np.isfinite(dist).sum() if per_point else np.nan
-    return dist, points, seconds
-
-
-def dump_splits(dump, n_columns):
-    """Split values per feature of an XGBoost JSON dump (as LT-Attack reads them: double)."""
-    found = [set() for _ in range(n_columns)]
-    stack = list(json.loads(Path(dump).read_text()))
-    while stack:
-        node = stack.pop()
-        if "children" in node:
-            found[int(str(node["split"]).lstrip("f"))].add(float(node["split_condition"]))
-            stack.extend(node["children"])
-    return [np.array(sorted(s)) for s in found]
-
-
-def to_float32_side(P, splits):
-    """Move LT-Attack's points onto the side of each split it meant, as XGBoost compares.
-
-    LT-Attack goes left iff ``x < split`` (double, decimal split); XGBoost iff
-    ``float32(x) < float32(split)``. Where they disagree, the coordinate
-    becomes the largest float32 below the split (left) or the split (right).
-    """
-    P = P.copy()
-    for j, s in enumerate(splits):
-        if not len(s):
-            continue
-        t = s.astype(np.float32)
-        v = P[:, j][:, None]
-        left = v < s
-        bad = left != (v.astype(np.float32) < t)
-        rows, k = np.nonzero(bad)
-        P[rows, j] = np.where(left[rows, k], np.nextafter(t[k], np.float32(-np.inf)), t[k])
-    return P
-
-
-def lt_results(binary, dump, model, X, pred, *, n_features, feature_start, norm, threads):
-    """LT-Attack's two rows (its own check; what XGBoost confirms) and a note."""
-    dist, points, sec = run_lt_attack(binary, dump, X, pred, n_features=n_features,
-                                      feature_start=feature_start, norm=norm, threads=threads)
-    confirmed = np.full(len(X), np.inf)
-    raw_ok = 0
-    if points is not None:
-        splits = dump_splits(dump, X.shape[1])
-        for i, P in enumerate(points):
-            if not len(P):
-                continue
-            d = np.linalg.norm(P - X[i], ord=ORD[norm], axis=1)
-            raw_ok += bool(predict(model, P[[np.argmin(d)]])[0] != pred[i])
-            Q = to_float32_side(P, splits)
-            flips = predict(model, Q) != pred[i]
-            if flips.any():
-                confirmed[i] = np.linalg.norm(Q[flips] - X[i], ord=ORD[norm], axis=1).min()
-    note = (f"LT-Attack attacked {np.isfinite(dist).sum()}/{len(X)} rows; XGBoost's predict "
-            + (f"confirms its best point on {raw_ok}, {np.isfinite(confirmed).sum()} after "
-               "moving its points to float32 splits" if points is not None else
-               "was not checked (its logged points could not be matched to rows)"))
-    return [("LT-Attack (own check)", dist, sec),
-            ("LT-Attack (XGBoost confirms)", confirmed, sec)], note
 
 
 # --------------------------------------------------------------------------
@@ -382,7 +173,8 @@ def part_libraries(args, lt_bin):
     for data, X, y in datasets(args.quick):
         X_tr, X_te, y_tr = unit_split(X, y)
         R = X_te[:args.rows]
-        for name, model in ensembles().items():
+        binary = len(np.unique(y)) == 2
+        for name, model in ensembles(len(np.unique(y))).items():
             if model is None:
                 notes.append(f"{name}: not installed, skipped")
                 continue
@@ -404,6 +196,10 @@ def part_libraries(args, lt_bin):
                     len(R), fmt(1e3 * t_e / len(R), ".1f"), fmt(mean_finite(d_e)),
                     fmt(1e3 * t_g / len(R), ".2f"), fmt(mean_finite(d_g)),
                     f"{np.isfinite(d_g).mean():.2f}", fmt(rg, ".3f"),
+                    fmt(max_ratio(d_g, d_e), ".3f"),
+                    below_cell(d_g, d_e) + " "
+                    + floor(f"greedy never below exact {data} {name} L{norm}",
+                            below(d_g, d_e) == 0),
                     floor(f"greedy/exact <= {FLOOR_RATIO} {data} {name} L{norm}",
                           rg <= FLOOR_RATIO),
                     fmt(speed, ".1f"),
@@ -411,7 +207,7 @@ def part_libraries(args, lt_bin):
                           speed >= FLOOR_SPEED)))
                 if norm in args.bound_norms:
                     bound_rows.append(bound_row(data, name, model, R, norm, exact, args))
-                if lt_bin and name == "XGBoost":
+                if lt_bin and name == "XGBoost" and binary:
                     with tempfile.TemporaryDirectory() as tmp:
                         dump = Path(tmp) / "dump.json"
                         model.get_booster().dump_model(str(dump), dump_format="json")
@@ -422,22 +218,25 @@ def part_libraries(args, lt_bin):
                     for method, d, sec in lt:
                         lt_rows.append((data, method, f"L{norm}", len(R),
                                         f"{np.isfinite(d).mean():.2f}", fmt(mean_finite(d)),
-                                        fmt(ratio(d, d_e), ".3f"), fmt(ratio(d_g, d), ".3f"),
+                                        fmt(ratio(d, d_e), ".3f"), below_cell(d, d_e),
+                                        fmt(ratio(d_g, d), ".3f"),
                                         fmt(1e3 * sec / len(R), ".2f"),
                                         fmt(1e3 * t_g / len(R), ".2f"), fmt(sec / t_g, ".2f")))
-            art_rows += art_clique_rows(data, name, model, R, pred, exact_inf, notes)
+            if "inf" in args.norms and binary:
+                art_rows += art_clique_rows(data, name, model, R, pred, exact_inf, notes)
         tree_rows += single_tree_rows(data, X_tr, y_tr, X_te[:args.tree_rows], args)
 
     print(f"\n## 1. Attacks on 20-tree depth-4 ensembles ({args.rows} held-out rows, "
           "features in [0, 1]; ms/row of transform after fit and a warm-up)\n")
     table(("data", "model", "norm", "rows", "exact ms/row", "exact mean", "greedy ms/row",
-           "greedy mean", "greedy success", "greedy/exact", f"<= {FLOOR_RATIO}",
+           "greedy mean", "greedy success", "greedy/exact", "max g/e", "g < exact (bug)",
+           f"<= {FLOOR_RATIO}",
            "exact/greedy time", f">= {FLOOR_SPEED:.0f}x"), attack_rows)
     if lt_rows:
         print("LT-Attack on the XGBoost models above (same rows; its own timer, "
               f"{args.lt_threads} thread(s))\n")
         table(("data", "method", "norm", "rows", "success", "mean dist", "/ exact",
-               "greedy / LT", "LT ms/row", "greedy ms/row", "LT time / greedy"), lt_rows)
+               "< exact", "greedy / LT", "LT ms/row", "greedy ms/row", "LT time / greedy"), lt_rows)
     print("## 2. Certified radii: tree_certified_radius bound (defaults) vs exact (MILP)\n")
     table(("data", "model", "norm", "rows", "exact ms/row", "bound ms/row", "speed-up",
            "mean b/e", "min b/e", f">= {FLOOR_BOUND}", "rows > exact", "never above",
@@ -445,7 +244,8 @@ def part_libraries(args, lt_bin):
     print("(\"radii > attack dist\": rows where the bound or the exact radius exceeds the "
           "distance of a point ExactTreeAttack found and predict confirmed: must be 0; "
           "\"max |exact - attack|\": method=\"exact\" against ExactTreeAttack's "
-          "minimal_distance_, which should agree)\n")
+          "minimal_distance_, which agree but where a random forest's votes can tie at "
+          "0.5/0.5: the radius counts the tie, the attack needs a point predict flips)\n")
     print(f"## 3a. ART's RobustnessVerificationTreeModelsCliqueMethod vs skadv's bound (L-inf; "
           f"eps_init {ART_SETTINGS['eps_init']}, {ART_SETTINGS['nb_search_steps']} steps, "
           f"max_clique {ART_SETTINGS['max_clique']}, max_level {ART_SETTINGS['max_level']}; "
@@ -454,8 +254,8 @@ def part_libraries(args, lt_bin):
            "ms/row", "ART time / this"), art_rows)
     print("## 3b. ART's DecisionTreeAttack vs skadv's attacks on one DecisionTreeClassifier "
           "(ART's single output measured in each norm)\n")
-    table(("data", "model", "method", "rows", "success", "mean dist", "/ exact", "ms/row",
-           "ART time / this"), tree_rows)
+    table(("data", "model", "method", "rows", "success", "mean dist", "/ exact", "< exact",
+           "ms/row", "ART time / this"), tree_rows)
     if not lt_bin:
         notes.append("LT-Attack: LT_ATTACK_BIN not set, not run")
     print("\n".join("- " + n for n in dict.fromkeys(notes)) + "\n")
@@ -524,7 +324,7 @@ def single_tree_rows(data, X_tr, y_tr, R, args):
                                (f"skadv GreedyTreeAttack L{norm}", d_g, t_g),
                                (f"ART DecisionTreeAttack (measured in L{norm})", d_a, t_art)):
             rows.append((data, label, method, n, f"{np.isfinite(d).mean():.2f}",
-                         fmt(mean_finite(d)), fmt(ratio(d, d_e), ".3f"),
+                         fmt(mean_finite(d)), fmt(ratio(d, d_e), ".3f"), below_cell(d, d_e),
                          fmt(1e3 * sec / n, ".2f"), fmt(t_art / sec, ".3f")))
     return rows
 
@@ -592,11 +392,12 @@ def peer_tree_verification(args, lt_bin):
         avg, err = summary(full.copy(), strict=True)
         rows.append((method, f"{avg:.5f}", f"{err:.2f}", fmt(1e3 * sec / correct.sum(), ".2f"),
                      ""))
-    note = ""
+    note, beat = "", [f"GreedyTreeAttack {below_cell(d_g, radius)}"]
     if lt_bin:
         lt, note = lt_results(lt_bin, dump, model, C, pred[correct], n_features=10,
                               feature_start=1, norm="inf", threads=args.lt_threads)
         for method, d, sec in lt:
+            beat.append(f"{method} {below_cell(d, radius)}")
             full[correct] = d
             avg, err = summary(full.copy(), strict=True)
             rows.append((method + " (upper bound)", f"{avg:.5f}", f"{err:.2f}",
@@ -615,6 +416,8 @@ def peer_tree_verification(args, lt_bin):
     print("- averages count 0 for misclassified rows and cap radii at 1 (the published "
           "program's search range); the published program and ART bisect eps (10 steps "
           "from 0.3), skadv returns the bound's exact breakpoint")
+    print(f"- rows where an attack's distance is below the exact radius (a bug): "
+          f"{', '.join(beat)}")
     if note:
         print(f"- {note}")
     print()
@@ -653,13 +456,15 @@ def peer_forests(args, lt_bin):
             for method, d, sec in methods:
                 rows.append((label, method, f"L{norm}", len(R), f"{np.isfinite(d).mean():.2f}",
                              fmt(mean_finite(d)), fmt(ratio(d, d_e), ".3f"),
+                             below_cell(d, d_e) if d is not b else "-",
+                             fmt(max_ratio(d, d_e), ".3f"),
                              fmt(ratio(d, d_lt), ".3f") if lt else "-",
                              fmt(1e3 * sec / len(R), ".2f"),
                              fmt(lt[0][2] / sec, ".2f") if lt else "-"))
     print(f"### LT-Attack's XGBoost random forests, first {args.peer_rows} test rows XGBoost "
           "classifies correctly (greedy references: the 500 test rows)\n")
-    table(("model", "method", "norm", "rows", "success", "mean dist", "/ exact", "/ LT-Attack",
-           "ms/row", "LT time / this"), rows)
+    table(("model", "method", "norm", "rows", "success", "mean dist", "/ exact", "< exact",
+           "max / exact", "/ LT-Attack", "ms/row", "LT time / this"), rows)
     notes.append("published LT-Attack averages: none for these models -- PROVENANCE.md lists "
                  "none, and the paper's tables use the tree_verification_models GBDTs, which "
                  "are not available offline")
@@ -684,7 +489,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="breast_cancer only, 8 rows, L-inf, two peer forests on 10 rows")
-    parser.add_argument("--rows", type=int, default=40, help="held-out rows per model")
+    parser.add_argument("--rows", type=int, default=20, help="held-out rows per model")
+    parser.add_argument("--norms", nargs="+", choices=["inf", "2", "1"], default=None,
+                        help="attack and bound norms (default: inf 2; --quick: inf)")
     parser.add_argument("--tree-rows", type=int, default=None,
                         help="rows for the single-tree comparison (default: --rows)")
     parser.add_argument("--peer-rows", type=int, default=50,
@@ -696,11 +503,12 @@ def main():
                         help="LT-Attack's threads (its configs use 20)")
     parser.add_argument("--skip", choices=["libraries", "peers"], default=None)
     args = parser.parse_args()
-    args.norms = ["inf", 2]
-    args.bound_norms = ["inf", 2]
+    norms = [n if n == "inf" else int(n) for n in args.norms or ["inf", 2]]
     if args.quick:
-        args.rows, args.peer_rows, args.norms, args.bound_norms = 8, 10, ["inf"], ["inf"]
+        args.rows, args.peer_rows = 8, 10
+        norms = norms if args.norms else ["inf"]
         args.peer_models = args.peer_models or ["breast_cancer_rf", "diabetes_rf"]
+    args.norms = args.bound_norms = norms
     args.peer_models = args.peer_models or list(PEER_FORESTS)
     args.tree_rows = args.tree_rows or args.rows
     warnings.filterwarnings("ignore")
