@@ -1,9 +1,9 @@
 """Tree ensembles: skadv's exact and greedy attacks and certified radii against ART and LT-Attack.
 
-    PYTHONPATH=. python benchmarks/bench_trees.py --quick   # ~2.5 min: breast_cancer, 8 rows, L-inf
-    PYTHONPATH=. python benchmarks/bench_trees.py           # three data sets, 20 rows, L-inf and L2
+    PYTHONPATH=. python benchmarks/bench_trees.py --quick  # breast_cancer, 8 rows, L-inf
+    PYTHONPATH=. python benchmarks/bench_trees.py          # 3 data sets, 20 rows, L-inf, L2
     LT_ATTACK_BIN=/path/to/lt_attack PYTHONPATH=. python benchmarks/bench_trees.py
-    PYTHONPATH=. python benchmarks/bench_trees.py --norms inf 2 1   # L1 too (no ART, LT-Attack's L1)
+    PYTHONPATH=. python benchmarks/bench_trees.py --norms inf 2 1  # and L1
 
 Everything below is measured in one run, so the ratios compare like with like.
 
@@ -236,7 +236,8 @@ def part_libraries(args, lt_bin):
         print("LT-Attack on the XGBoost models above (same rows; its own timer, "
               f"{args.lt_threads} thread(s))\n")
         table(("data", "method", "norm", "rows", "success", "mean dist", "/ exact",
-               "< exact", "greedy / LT", "LT ms/row", "greedy ms/row", "LT time / greedy"), lt_rows)
+               "< exact", "greedy / LT", "LT ms/row", "greedy ms/row", "LT time / greedy"),
+              lt_rows)
     print("## 2. Certified radii: tree_certified_radius bound (defaults) vs exact (MILP)\n")
     table(("data", "model", "norm", "rows", "exact ms/row", "bound ms/row", "speed-up",
            "mean b/e", "min b/e", f">= {FLOOR_BOUND}", "rows > exact", "never above",
@@ -250,8 +251,11 @@ def part_libraries(args, lt_bin):
           f"eps_init {ART_SETTINGS['eps_init']}, {ART_SETTINGS['nb_search_steps']} steps, "
           f"max_clique {ART_SETTINGS['max_clique']}, max_level {ART_SETTINGS['max_level']}; "
           "a bound above the exact attack's distance is unsound)\n")
-    table(("data", "model", "method", "rows", "mean bound", "/ exact", "rows > exact",
-           "ms/row", "ART time / this"), art_rows)
+    if art_rows:
+        table(("data", "model", "method", "rows", "mean bound", "/ exact", "rows > exact",
+               "ms/row", "ART time / this"), art_rows)
+    else:
+        print("- not run: ART's clique verifier is L-inf only (add inf to --norms)\n")
     print("## 3b. ART's DecisionTreeAttack vs skadv's attacks on one DecisionTreeClassifier "
           "(ART's single output measured in each norm)\n")
     table(("data", "model", "method", "rows", "success", "mean dist", "/ exact", "< exact",
