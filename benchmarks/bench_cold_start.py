@@ -25,6 +25,16 @@ number of programs compiled (or, warm, loaded) during it.
 ``--study`` also times the default ``skadv study`` (``python -m skadv study``)
 in a fresh process, cache off, cold and warm.
 
+Measured (one run, ``--cases pgd-lr,pgd-mlp,at-epoch``, at ae37102, 2 cores
+shared with other jobs at a load average of 13-16, so ART's own times were
+inflated too: its AT epoch took 772 s): ART / skadv first call with a warm
+cache 1.9x (pgd-lr), 10.1x (pgd-mlp); cache off 0.62x and 5.8x; the first
+call's JAX overhead, warm, is trace 0.5-1.3 s, lower 0.4-0.8 s, cache load
+0.1-0.4 s, one program for PGD and six for the AT epoch. Since 08843f6 the
+AT epoch's first fit loads three programs (``_glorot``, ``_init_state``,
+``_epoch``) and PGD's program no longer hashes the row indices; results
+unchanged. Rerun on a quiet machine for ratios worth comparing.
+
 Run::
 
     python benchmarks/bench_cold_start.py                 # all cases

@@ -5,7 +5,7 @@ import pytest
 
 import jax
 
-from skadv.utils._jax import as_key, prng_key
+from skadv.utils._jax import as_key, fold_in_rows, prng_key, split_key
 
 
 @pytest.mark.parametrize("seed", [0, 1, 7, 12345, 2**31 - 2])
@@ -32,3 +32,26 @@ def test_as_key_same_random_state_same_key():
 def test_prng_key_is_prngkey(seed):
     np.testing.assert_array_equal(np.asarray(prng_key(seed)),
                                   np.asarray(jax.random.PRNGKey(seed)))
+
+
+@pytest.mark.parametrize("seed", [0, 3, 2**31 - 1, 2**32 - 1])
+def test_fold_in_rows_is_jax_fold_in(seed):
+    key = jax.random.PRNGKey(seed)
+    rows = np.array([0, 1, 2, 255, 256, 65535, 65536, 123456789, 2**31 - 1], np.int32)
+    expected = jax.vmap(lambda i: jax.random.fold_in(key, i))(rows)
+    np.testing.assert_array_equal(fold_in_rows(key, rows), np.asarray(expected))
+
+
+@pytest.mark.parametrize("partitionable", [True, False])
+@pytest.mark.parametrize("num", [2, 3])
+def test_split_key_is_jax_split(partitionable, num):
+    # Both splits JAX has (jax_threefry_partitionable decides), bit for bit.
+    before = jax.config.jax_threefry_partitionable
+    jax.config.update("jax_threefry_partitionable", partitionable)
+    try:
+        for seed in (0, 42, 2**32 - 1):
+            key = jax.random.PRNGKey(seed)
+            got = np.stack([np.asarray(k) for k in split_key(key, num)])
+            np.testing.assert_array_equal(got, np.asarray(jax.random.split(key, num)))
+    finally:
+        jax.config.update("jax_threefry_partitionable", before)

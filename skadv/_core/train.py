@@ -440,7 +440,7 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
     params = _to_device(params)
     opt_state = _init_state(opt, params) if opt_state is None else _to_device(opt_state)
     base_hp = {k: _traced(v) for k, v in (hp or {}).items()}
-    l2 = jnp.float32(l2)
+    l2 = _to_device(np.float32(l2))
 
     loss_curve, val_scores = [], []
     best_loss, best_score, best_params = np.inf, -np.inf, None
@@ -454,7 +454,7 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
         if hp_schedule is not None:
             scheduled = {k: np.asarray(v, np.float32) for k, v in
                          hp_schedule(epoch - 1).items()}
-            cur_hp.update({k: jnp.asarray(v) for k, v in scheduled.items()})
+            cur_hp.update(_to_device(scheduled))
         # While a schedule still changes the objective (an eps warm-up), losses
         # of different epochs measure different things: restart the comparison.
         moved = prev_scheduled is not None and any(

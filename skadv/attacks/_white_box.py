@@ -16,7 +16,7 @@ import jax
 from .._core.plan import AttackPlan
 from ..constraints import FeatureConstraints
 from ..models._differentiable import as_differentiable
-from ..utils._jax import map_batches
+from ..utils._jax import fold_in_rows, map_batches
 from ..utils._parallel import N_JOBS_DOC
 from ._base import BaseAttack
 from ._budget import canonical_norm, resolve_budget
@@ -81,15 +81,15 @@ class ScaledInput:
 
 
 @partial(jax.jit, static_argnames=("fn",))
-def _run(fn, params, plan, u, y, rows, key):
+def _run(fn, params, plan, u, y, keys):
     """One compiled call of an attack plan on a batch.
 
     Cached by (network structure, the plan's core and static options,
     shapes): new victims of the same architecture, new budgets and new data
-    reuse the compiled code. Row ``i``'s key is ``fold_in(key, i)`` (``rows``
-    are global row indices), so a row's result does not depend on the batching.
+    reuse the compiled code. Row ``i``'s key is ``fold_in(key, i)`` for its
+    global index ``i`` (:func:`~skadv.utils._jax.fold_in_rows`, derived on
+    the host), so a row's result does not depend on the batching.
     """
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(rows)
     return plan.run_scaled(lambda z: fn(params, z), u, y, keys)
 
 
@@ -221,10 +221,10 @@ class WhiteBoxAttack(BaseAttack):
             params = (diff.params, np.asarray(self.scale_, np.float32))
         plan = self._plan(freeze_discrete)
 
-        def batch(xb, yb, rb):
-            return _run(fn, params, plan, xb, yb, rb, key)
+        def batch(xb, yb, kb):
+            return _run(fn, params, plan, xb, yb, kb)
 
-        U_adv, _ = map_batches(batch, [U, y_idx, np.asarray(rows, np.int32)],
+        U_adv, _ = map_batches(batch, [U, y_idx, fold_in_rows(key, rows)],
                                self.batch_size, verbose=self.verbose,
                                desc=type(self).__name__, concurrent=True)
         return U_adv

@@ -21,7 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._core.train import CrossEntropy, OptimizerSpec, train
-from ..utils._jax import as_key, map_batches, to_jax, to_numpy
+from ..utils._jax import as_key, map_batches, split_key, to_jax, to_numpy
 from ..utils._sklearn_compat import (
     Interval,
     StrOptions,
@@ -158,7 +158,7 @@ class JaxClassifier(ClassifierMixin, BaseEstimator):
                 return float(np.mean(np.argmax(z, axis=1) == y_val))
 
         if first:
-            key, kinit = jax.random.split(key)
+            key, kinit = split_key(key)
             params = self._init_params(kinit, X.shape[1], n_classes)
             opt_state = None
         else:

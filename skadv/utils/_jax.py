@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 from sklearn.utils import check_random_state
 
-__all__ = ["as_key", "batch_shape", "host_threads", "map_batches", "prng_key", "to_numpy",
-           "to_jax"]
+__all__ = ["as_key", "batch_shape", "fold_in_rows", "host_threads", "map_batches",
+           "prng_key", "split_key", "to_numpy", "to_jax"]
 
 
 def as_key(random_state):
@@ -46,6 +46,80 @@ def prng_key(seed):
     if jax.config.jax_default_prng_impl == "threefry2x32" and not jax.config.jax_enable_custom_prng:
         return jax.device_put(np.array([0, seed], dtype=np.uint32))
     return jax.random.PRNGKey(seed)
+
+
+def _host_threefry():
+    """Whether keys are JAX's default threefry keys, which the host can derive."""
+    return (jax.config.jax_default_prng_impl == "threefry2x32"
+            and not jax.config.jax_enable_custom_prng)
+
+
+def _threefry2x32(key, x0, x1):
+    """The Threefry-2x32 hash of JAX's ``threefry2x32_p`` (20 rounds) in NumPy.
+
+    Integer arithmetic modulo 2**32 only, so bit for bit what JAX computes
+    (Salmon et al. 2011, "Parallel random numbers: as easy as 1, 2, 3").
+    """
+    key = np.asarray(key, np.uint32)
+    ks = (key[0], key[1], key[0] ^ key[1] ^ np.uint32(0x1BD11BDA))
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    with np.errstate(over="ignore"):
+        x0 = np.asarray(x0, np.uint32) + ks[0]
+        x1 = np.asarray(x1, np.uint32) + ks[1]
+        for i in range(5):
+            for r in rotations[i % 2]:
+                x0 = x0 + x1
+                x1 = ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))) ^ x0
+            x0 = x0 + ks[(i + 1) % 3]
+            x1 = x1 + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x0, x1
+
+
+def fold_in_rows(key, rows):
+    """``jax.vmap(lambda i: jax.random.fold_in(key, i))(rows)``, on the host.
+
+    The per-row keys of an attack (a row's draws derive from its global
+    index). Derived in NumPy, they leave the attack's compiled program: the
+    vmapped hash is a large part of tracing and lowering it, paid again in
+    every fresh process even when the program itself comes from the cache.
+
+    Parameters
+    ----------
+    key : array-like of shape (2,), uint32
+    rows : array-like of int of shape (n,), each in ``[0, 2**32)``
+
+    Returns
+    -------
+    keys : ndarray of shape (n, 2), uint32
+    """
+    rows = np.asarray(rows)
+    if not _host_threefry():
+        return np.asarray(jax.vmap(lambda i: jax.random.fold_in(key, i))(rows))
+    # fold_in(key, i) hashes the 64-bit count (0, i).
+    k0, k1 = _threefry2x32(key, np.zeros(rows.shape, np.uint32), rows.astype(np.uint32))
+    return np.stack([k0, k1], axis=-1)
+
+
+def split_key(key, num=2):
+    """``jax.random.split(key, num)``, computed on the host.
+
+    On the device a split is two small programs (the split and the
+    unpacking of its result), traced, lowered and loaded in every fresh
+    process before a model's first fit.
+
+    Returns
+    -------
+    keys : tuple of ``num`` jax.Array of shape (2,)
+    """
+    if not _host_threefry():
+        return tuple(jax.random.split(key, num))
+    if jax.config.jax_threefry_partitionable:
+        out = fold_in_rows(key, np.arange(num))
+    else:
+        # The original split: the hash of counts 0 .. 2 num - 1, halves paired.
+        counts = np.arange(2 * num, dtype=np.uint32)
+        out = np.concatenate(_threefry2x32(key, counts[:num], counts[num:])).reshape(num, 2)
+    return tuple(jax.device_put(k) for k in out)
 
 
 def batch_shape(n, batch_size, min_rows=8):

@@ -289,3 +289,70 @@ def test_bad_input(defense_mlp, tasks, params, error, match):
     kw = {"estimator": defense_mlp(max_iter=2), "attack": PGDAttack(eps=0.1), **params}
     with pytest.raises(error, match=match):
         AdversarialTrainingClassifier(**kw).fit(Xtr, ytr)
+
+
+def _traced_programs(caplog, fit):
+    """Names of the programs ``fit()`` traces, from JAX's compile log."""
+    import re
+
+    caplog.clear()
+    with jax.log_compiles(True), caplog.at_level("WARNING"):
+        fit()
+    return [m.group(1) for m in (re.search(r"Finished tracing (\S+) for jit", r.getMessage())
+                                 for r in caplog.records) if m]
+
+
+def test_fused_training_compiles_its_epoch_once_across_budgets_and_epochs(caplog):
+    from skadv.models import MLPClassifier
+    # A shape no other test uses (7 features, 150 rows), so the counts are this test's.
+    X, y = make_classification(n_samples=150, n_features=7, n_informative=5,
+                               n_redundant=0, random_state=1)
+    X = X.astype(np.float32)
+
+    def fit(eps, max_iter, warmup=0):
+        mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=max_iter, batch_size=32,
+                  random_state=0)
+        AdversarialTrainingClassifier(mlp, attack=PGDAttack(eps=eps, steps=3),
+                                      warmup=warmup).fit(X, y)
+
+    # The first fit of a fresh process traces the initialisation, the
+    # optimiser's state and the epoch: no program for the keys or scalars.
+    jax.clear_caches()
+    assert sorted(_traced_programs(caplog, lambda: fit(0.1, 2))) == [
+        "_epoch", "_glorot", "_init_state"]
+    before = train_core._epoch._cache_size()
+    assert _traced_programs(caplog, lambda: (fit(0.3, 4), fit(0.05, 3, warmup=2))) == []
+    assert train_core._epoch._cache_size() == before
+
+
+def test_a_first_attack_traces_one_program_without_the_row_keys(caplog):
+    # The per-row keys are derived on the host (fold_in_rows): the attack's
+    # one program hashes only its random start, not the rows' indices too.
+    from skadv.attacks._white_box import _run
+
+    X, y = make_classification(n_samples=70, n_features=7, random_state=2)
+    clf = SkLogisticRegression().fit(X, y)
+    jax.clear_caches()
+    attack = PGDAttack(clf, eps=0.2, steps=4, random_state=0)
+    names = _traced_programs(caplog, lambda: attack.fit_transform(X, y))
+    assert names == ["_run"]
+    diff = as_differentiable(clf)
+    keys = np.zeros((8, 2), np.uint32)
+    jaxpr = jax.make_jaxpr(_run, static_argnums=0)(
+        diff.fn, diff.params, attack._plan(), X[:8].astype(np.float32),
+        np.zeros(8, np.int32), keys)
+    # One fold_in left: the restart's (the rows' are on the host).
+    assert _count_primitive(jaxpr.jaxpr, "random_fold_in") == 1
+
+
+def _count_primitive(jaxpr, name):
+    """Equations of primitive ``name`` in ``jaxpr`` and every jaxpr nested in it."""
+    count = 0
+    for eqn in jaxpr.eqns:
+        count += eqn.primitive.name == name
+        for param in eqn.params.values():
+            for sub in (param if isinstance(param, (tuple, list)) else (param,)):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    count += _count_primitive(inner, name)
+    return count
