@@ -33,7 +33,7 @@ Run::
 
     python benchmarks/bench_cold_start.py                 # all cases
     python benchmarks/bench_cold_start.py --study         # and the default study
-    python benchmarks/bench_cold_start.py --study-only --repeat 2
+    python benchmarks/bench_cold_start.py --study-only --study-modes cold,warm --repeat 2
     python benchmarks/bench_cold_start.py --cases pgd-lr,pgd-mlp --quick
 """
 
@@ -184,17 +184,20 @@ def study_breakdown(out):
     return rows
 
 
-def run_study(root, repeat):
+def run_study(root, repeat, modes=("off", "cold", "warm"), keep=None):
+    """Time the default study in fresh processes; ``keep``: folder for its outputs."""
     cache = os.path.join(root, "study")
     print("\nDefault `skadv study` in a fresh process, seconds")
     print(f"  {'cache':<6} {'wall':>7} {'cpu':>7}")
     breakdown = None
-    for mode, c in (("off", "off"), ("cold", cache)) + (("warm", cache),) * repeat:
-        out, cpu = os.path.join(root, f"study-{mode}"), []
+    runs = [(m, "off" if m == "off" else cache) for m in modes if m != "warm"]
+    for i, (mode, c) in enumerate(runs + [("warm", cache)] * (repeat if "warm" in modes
+                                                               else 0)):
+        out, cpu = os.path.join(keep or root, f"study-{i}-{mode}"), []
         _, wall = spawn(["-m", "skadv", "study", "--out", out], c, cpu)
         print(f"  {mode:<6} {wall:7.1f} {cpu[0]:7.1f}", flush=True)
         breakdown = study_breakdown(out)
-    print("\n  last warm run, per model (the study's timers)")
+    print("\n  last run, per model (the study's timers)")
     print(f"  {'model':<16} {'fit':>6} {'attack':>7} {'certify':>8}")
     for name, r in breakdown.items():
         print(f"  {name:<16} {r['fit']:6.1f} {r['attack']:7.1f} {r['certify']:8.1f}")
@@ -213,6 +216,9 @@ def main():
     parser.add_argument("--study", action="store_true", help="also the default skadv study")
     parser.add_argument("--study-only", action="store_true", help="only the default study")
     parser.add_argument("--repeat", type=int, default=1, help="warm study runs")
+    parser.add_argument("--study-modes", default="off,cold,warm",
+                        help="cache modes of the study runs, in order")
+    parser.add_argument("--keep", help="folder to keep the study's outputs in")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--library", default="skadv", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -223,7 +229,7 @@ def main():
     root = tempfile.mkdtemp(prefix="skadv-bench-cache-")
     if args.study_only:
         try:
-            run_study(root, args.repeat)
+            run_study(root, args.repeat, args.study_modes.split(","), args.keep)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         return
@@ -257,7 +263,7 @@ def main():
             print(f"{case:<11} {r['off']:11.2f} {r['cold']:12.2f} {r['warm']:12.2f} "
                   f"{r['warm call']:10.1f}")
         if args.study:
-            run_study(root, args.repeat)
+            run_study(root, args.repeat, args.study_modes.split(","), args.keep)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
