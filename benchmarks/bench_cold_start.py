@@ -26,7 +26,9 @@ number of programs compiled (or, warm, loaded) during it.
 in a fresh process, cache off, cold and warm (``--study-only``: only that):
 wall and CPU seconds of the process, and per model the seconds its fit, its
 attacks and its certificate took (the study's own timers, from its
-``report.md`` and ``results.json``). On a shared machine compare runs made
+``report.md`` and ``results.json``); ``trace``, ``lower`` and ``compile``
+are JAX's compilation overhead over the whole study, as above (``compile``
+is a cache load when warm). On a shared machine compare runs made
 in the same time window; ``--repeat`` runs the warm case more times.
 
 Run::
@@ -54,7 +56,7 @@ EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "trace",
           "/jax/core/compile/backend_compile_duration": "compile"}
 
 
-def worker(case, library, quick):
+def worker(case, library, quick, out=None):
     """In a fresh process: set up ``case``, time its first and warm calls."""
     from jax import monitoring
 
@@ -75,6 +77,21 @@ def worker(case, library, quick):
     t_import = time.perf_counter()
     import skadv  # noqa: F401  (the cache is configured at import)
     t_import = time.perf_counter() - t_import
+
+    if case == "study":  # the whole default study, as `skadv study --out <out>`
+        import contextlib
+        import io
+
+        from skadv.cli import main as cli
+
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = cli(["study", "--out", out])
+        if code:
+            raise SystemExit(f"skadv study exited with {code}")
+        print(json.dumps({"run": time.perf_counter() - t0, "import": t_import, **spent,
+                          "programs": programs[0]}))
+        return
 
     if case.startswith("pgd"):
         import bench_attacks as ba
@@ -188,14 +205,18 @@ def run_study(root, repeat, modes=("off", "cold", "warm"), keep=None):
     """Time the default study in fresh processes; ``keep``: folder for its outputs."""
     cache = os.path.join(root, "study")
     print("\nDefault `skadv study` in a fresh process, seconds")
-    print(f"  {'cache':<6} {'wall':>7} {'cpu':>7}")
+    print(f"  {'cache':<6} {'wall':>7} {'cpu':>7} {'import':>7} {'trace':>6} {'lower':>6} "
+          f"{'compile':>8} {'progs':>6}")
     breakdown = None
     runs = [(m, "off" if m == "off" else cache) for m in modes if m != "warm"]
     for i, (mode, c) in enumerate(runs + [("warm", cache)] * (repeat if "warm" in modes
                                                                else 0)):
         out, cpu = os.path.join(keep or root, f"study-{i}-{mode}"), []
-        _, wall = spawn(["-m", "skadv", "study", "--out", out], c, cpu)
-        print(f"  {mode:<6} {wall:7.1f} {cpu[0]:7.1f}", flush=True)
+        stdout, wall = spawn([os.path.abspath(__file__), "--worker", "study", "--out", out],
+                             c, cpu)
+        r = json.loads(stdout.strip().splitlines()[-1])
+        print(f"  {mode:<6} {wall:7.1f} {cpu[0]:7.1f} {r['import']:7.1f} {r['trace']:6.1f} "
+              f"{r['lower']:6.1f} {r['compile']:8.1f} {r['programs']:6d}", flush=True)
         breakdown = study_breakdown(out)
     print("\n  last run, per model (the study's timers)")
     print(f"  {'model':<16} {'fit':>6} {'attack':>7} {'certify':>8}")
@@ -221,9 +242,10 @@ def main():
     parser.add_argument("--keep", help="folder to keep the study's outputs in")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--library", default="skadv", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.library, args.quick)
+        worker(args.worker, args.library, args.quick, args.out)
         return
 
     root = tempfile.mkdtemp(prefix="skadv-bench-cache-")
