@@ -23,7 +23,13 @@ lowering to StableHLO, XLA backend compile or cache load), ``progs`` is the
 number of programs compiled (or, warm, loaded) during it.
 
 ``--study`` also times the default ``skadv study`` (``python -m skadv study``)
-in a fresh process, cache off, cold and warm.
+in a fresh process, cache off, cold and warm (``--study-only``: only that):
+wall and CPU seconds of the process, and per model the seconds its fit, its
+attacks and its certificate took (the study's own timers, from its
+``report.md`` and ``results.json``); ``trace``, ``lower`` and ``compile``
+are JAX's compilation overhead over the whole study, as above (``compile``
+is a cache load when warm). On a shared machine compare runs made
+in the same time window; ``--repeat`` runs the warm case more times.
 
 Measured (one run, ``--cases pgd-lr,pgd-mlp,at-epoch``, at ae37102, 2 cores
 shared with other jobs at a load average of 13-16, so ART's own times were
@@ -39,12 +45,14 @@ Run::
 
     python benchmarks/bench_cold_start.py                 # all cases
     python benchmarks/bench_cold_start.py --study         # and the default study
+    python benchmarks/bench_cold_start.py --study-only --study-modes cold,warm --repeat 2
     python benchmarks/bench_cold_start.py --cases pgd-lr,pgd-mlp --quick
 """
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -58,7 +66,7 @@ EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "trace",
           "/jax/core/compile/backend_compile_duration": "compile"}
 
 
-def worker(case, library, quick):
+def worker(case, library, quick, out=None):
     """In a fresh process: set up ``case``, time its first and warm calls."""
     from jax import monitoring
 
@@ -79,6 +87,21 @@ def worker(case, library, quick):
     t_import = time.perf_counter()
     import skadv  # noqa: F401  (the cache is configured at import)
     t_import = time.perf_counter() - t_import
+
+    if case == "study":  # the whole default study, as `skadv study --out <out>`
+        import contextlib
+        import io
+
+        from skadv.cli import main as cli
+
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = cli(["study", "--out", out])
+        if code:
+            raise SystemExit(f"skadv study exited with {code}")
+        print(json.dumps({"run": time.perf_counter() - t0, "import": t_import, **spent,
+                          "programs": programs[0]}))
+        return
 
     if case.startswith("pgd"):
         import bench_attacks as ba
@@ -152,16 +175,63 @@ def worker(case, library, quick):
                       "programs": n_programs, "score": score(out)}))
 
 
-def spawn(args, cache):
+def spawn(args, cache, cpu=None):
+    """Run ``python *args`` in a fresh process; its stdout and wall seconds.
+
+    ``cpu``, a list, gets the process's user + system CPU seconds appended.
+    """
     env = dict(os.environ, SKADV_CACHE_DIR=cache)
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode:
         sys.stderr.write(out.stderr)
         raise SystemExit(f"{args} failed")
+    if cpu is not None:
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return out.stdout, wall
+
+
+def study_breakdown(out):
+    """Per model of a study written to ``out``: fit, attack and certify seconds."""
+    rows = {}
+    with open(os.path.join(out, "report.md")) as fh:
+        lines = fh.read().split("## Time", 1)[1].splitlines()
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[1].replace(".", "").isdigit():
+            rows[cells[0]] = {"fit": float(cells[1]), "attack": 0.0, "certify": 0.0}
+    with open(os.path.join(out, "results.json")) as fh:
+        for rec in json.load(fh)["records"]:
+            part = "certify" if rec["attack"] == "certified" else "attack"
+            rows[rec["estimator"]][part] += rec.get("time_s") or 0.0
+    return rows
+
+
+def run_study(root, repeat, modes=("off", "cold", "warm"), keep=None):
+    """Time the default study in fresh processes; ``keep``: folder for its outputs."""
+    cache = os.path.join(root, "study")
+    print("\nDefault `skadv study` in a fresh process, seconds")
+    print(f"  {'cache':<6} {'wall':>7} {'cpu':>7} {'import':>7} {'trace':>6} {'lower':>6} "
+          f"{'compile':>8} {'progs':>6}")
+    breakdown = None
+    runs = [(m, "off" if m == "off" else cache) for m in modes if m != "warm"]
+    for i, (mode, c) in enumerate(runs + [("warm", cache)] * (repeat if "warm" in modes
+                                                               else 0)):
+        out, cpu = os.path.join(keep or root, f"study-{i}-{mode}"), []
+        stdout, wall = spawn([os.path.abspath(__file__), "--worker", "study", "--out", out],
+                             c, cpu)
+        r = json.loads(stdout.strip().splitlines()[-1])
+        print(f"  {mode:<6} {wall:7.1f} {cpu[0]:7.1f} {r['import']:7.1f} {r['trace']:6.1f} "
+              f"{r['lower']:6.1f} {r['compile']:8.1f} {r['programs']:6d}", flush=True)
+        breakdown = study_breakdown(out)
+    print("\n  last run, per model (the study's timers)")
+    print(f"  {'model':<16} {'fit':>6} {'attack':>7} {'certify':>8}")
+    for name, r in breakdown.items():
+        print(f"  {name:<16} {r['fit']:6.1f} {r['attack']:7.1f} {r['certify']:8.1f}")
 
 
 def run_case(case, library, cache, quick):
@@ -175,14 +245,26 @@ def main():
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--quick", action="store_true", help="4000 rows")
     parser.add_argument("--study", action="store_true", help="also the default skadv study")
+    parser.add_argument("--study-only", action="store_true", help="only the default study")
+    parser.add_argument("--repeat", type=int, default=1, help="warm study runs")
+    parser.add_argument("--study-modes", default="off,cold,warm",
+                        help="cache modes of the study runs, in order")
+    parser.add_argument("--keep", help="folder to keep the study's outputs in")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--library", default="skadv", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.library, args.quick)
+        worker(args.worker, args.library, args.quick, args.out)
         return
 
     root = tempfile.mkdtemp(prefix="skadv-bench-cache-")
+    if args.study_only:
+        try:
+            run_study(root, args.repeat, args.study_modes.split(","), args.keep)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     try:
         rows, ratios = [], {}
         for case in args.cases.split(","):
@@ -213,12 +295,7 @@ def main():
             print(f"{case:<11} {r['off']:11.2f} {r['cold']:12.2f} {r['warm']:12.2f} "
                   f"{r['warm call']:10.1f}")
         if args.study:
-            cache = os.path.join(root, "study")
-            out = os.path.join(root, "study-out")
-            print("\nDefault `skadv study` in a fresh process (wall time, seconds)")
-            for mode, c in (("off", "off"), ("cold", cache), ("warm", cache)):
-                _, wall = spawn(["-m", "skadv", "study", "--out", out], c)
-                print(f"  cache {mode:<5} {wall:7.1f}")
+            run_study(root, args.repeat, args.study_modes.split(","), args.keep)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

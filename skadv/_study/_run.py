@@ -280,6 +280,7 @@ class Study:
         import pandas as pd
         from sklearn.base import clone
         from sklearn.exceptions import ConvergenceWarning
+        from threadpoolctl import threadpool_limits
 
         from ..evaluation import _progress, robustness_report
         from ._models import applicable
@@ -305,7 +306,16 @@ class Study:
             timings[label] = [0.0, 0.0]
         bar = _progress(len(defenses), self.progress, "training models")
         reports, preds, advs, clean_pred = [], {}, {}, {}
-        with warnings.catch_warnings():
+        # One OpenMP thread: the attacks query the models in small batches
+        # (Square: one call per step on the rows still running), where
+        # OpenMP's start-up and barriers cost more than a second thread gains,
+        # and on a shared machine its threads spin waiting for a core. On a
+        # loaded 2-core machine scikit-learn's HistGradientBoosting fits the
+        # bundled study's 398 rows in 0.23 s instead of 8.5 s and predicts 171
+        # rows 4.5x faster, with the same numbers (its sums do not depend on
+        # the thread count). The JAX models use no OpenMP; XGBoost and
+        # LightGBM are already given one thread.
+        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
             warnings.simplefilter("ignore", ConvergenceWarning)
             # A model fitted without column names, given named rows.
             warnings.filterwarnings("ignore", message="X has feature names")
