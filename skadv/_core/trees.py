@@ -250,7 +250,18 @@ def _distance(delta, norm):
 # tolerance makes HiGHS fail on some problems; predicates are rounded and the
 # point re-checked by the model anyway.) HiGHS's presolve occasionally ends in
 # a "solve error" on these problems; they are then solved without it.
-_HIGHS = {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-12, "primal_feasibility_tolerance": 1e-9}
+#
+# HiGHS looks only for solutions better than its incumbent by more than
+# mip_feasibility_tolerance, an absolute amount of the objective: an optimum
+# of squared L2 distance 1e-4 hides every point up to 1e-2 of it closer. So
+# the objective is scaled to make that allowance at most _OBJ_RTOL of the
+# optimum's objective (the distance; its square in L2), no cost coefficient
+# growing beyond _OBJ_MAX unless the optimum found asks for it.
+_MIP_FEASTOL = 1e-6
+_OBJ_RTOL = 1e-9
+_OBJ_MAX = 1e9
+_HIGHS = {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-12, "primal_feasibility_tolerance": 1e-9,
+          "mip_feasibility_tolerance": _MIP_FEASTOL}
 _HIGHS_FALLBACK = {**_HIGHS, "presolve": False}
 
 
@@ -287,6 +298,22 @@ def _leaf_paths(feat, left, right):
                     np.concatenate(went_left))
 
 
+def _highs(obj, integrality, lb, ub, constraints, time_limit):
+    """One MILP by HiGHS, retried without presolve on a solve error."""
+    for base in (_HIGHS, _HIGHS_FALLBACK):
+        options = dict(base)
+        if time_limit is not None:
+            options["time_limit"] = float(time_limit)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Unrecognized options",
+                                    category=RuntimeWarning)
+            res = milp(obj, integrality=integrality, bounds=(lb, ub),
+                       constraints=constraints, options=options)
+        if res.status != 4:  # 4: HiGHS solve error
+            break
+    return res
+
+
 class TreeMILP:
     """Kantchelian et al.'s MILP for the nearest adversarial point of an ensemble.
 
@@ -298,7 +325,9 @@ class TreeMILP:
     are linear in ``l``. The distance is linear in ``p`` too: along a feature
     the cost of leaving the clean cell grows key by key, so the cost of the
     chosen cell is a telescoping sum of predicate flips (squared costs for
-    L2). One problem per row and per class that could win; HiGHS solves it.
+    L2). One problem per row and per class that could win; HiGHS solves it,
+    its objective scaled so that the optimum is exact to a relative 1e-9 of
+    the objective (of the squared distance in L2) whatever the units of ``x``.
 
     Parameters
     ----------
@@ -501,6 +530,14 @@ class TreeMILP:
             extra_rows.append(csr_array(m))
             extra_lo.append([len(g) - 1.0])
             extra_hi.append([len(g) - 1.0])
+        # Any adversarial point crosses a free key, so the optimum's objective
+        # is at least the cheapest free flip: scaled by 1 / (_OBJ_RTOL * that),
+        # HiGHS's allowance is relatively below _OBJ_RTOL.
+        free_c = c[~fix]
+        if free_c.size:
+            unit = min(_MIP_FEASTOL / (_OBJ_RTOL * free_c.min()), _OBJ_MAX / free_c.max())
+        else:
+            unit = 1.0
         V = self.leaf_values
         n_classes = V.shape[1]
         integrality = np.r_[np.ones(P), np.zeros(L + 1)]
@@ -524,18 +561,8 @@ class TreeMILP:
                                      np.full(len(s_lo), np.inf)])
             if norm == "inf":
                 ub[-1] = min(limit, best_d)
-            for base in (_HIGHS, _HIGHS_FALLBACK):
-                options = dict(base)
-                if time_limit is not None:
-                    options["time_limit"] = float(time_limit)
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message="Unrecognized options",
-                                            category=RuntimeWarning)
-                    res = milp(obj, integrality=integrality, bounds=(lb, ub),
-                               constraints=LinearConstraint(A, lo_all, hi_all),
-                               options=options)
-                if res.status != 4:  # 4: HiGHS solve error, retried without presolve
-                    break
+            constraints = LinearConstraint(A, lo_all, hi_all)
+            res = _highs(obj * unit, integrality, lb, ub, constraints, time_limit)
             if res.status == 2:  # infeasible: this class cannot win within the limits
                 continue
             if res.status != 0:
@@ -544,6 +571,17 @@ class TreeMILP:
                 continue
             x = self._point(res.x[:P] > 0.5, own, target, x0)
             dist = _distance((x - x0) / scale, norm)
+            # The cap on the scale left HiGHS's allowance above _OBJ_RTOL of this
+            # optimum: solve again at the scale the optimum asks for.
+            need = _MIP_FEASTOL / (_OBJ_RTOL * dist ** power) if dist > 0 else unit
+            if res.status == 0 and need > unit:
+                res = _highs(obj * need, integrality, lb, ub, constraints, time_limit)
+                optimal &= res.status == 0
+                if res.x is not None:
+                    x2 = self._point(res.x[:P] > 0.5, own, target, x0)
+                    d2 = _distance((x2 - x0) / scale, norm)
+                    if d2 <= dist:
+                        x, dist = x2, d2
             if dist < best_d:
                 best_x, best_d = x, dist
         return best_x, best_d, optimal

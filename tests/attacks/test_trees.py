@@ -105,6 +105,48 @@ def test_exact_equals_brute_force(model, n_classes):
     np.testing.assert_allclose(atk.perturbation_, atk.minimal_distance_, atol=1e-9)
 
 
+def nearest_on_two_axes(clf, X, norm):
+    """Nearest adversarial point per row among those moving at most two
+    features onto the threshold grid: an upper bound of the exact distance."""
+    pred0 = clf.predict(X)
+    out = []
+    for i, x in enumerate(X):
+        axes = [np.array(_candidates(clf, j, x[j], False)) for j in range(len(x))]
+        best = np.inf
+        for j, k in itertools.combinations(range(len(x)), 2):
+            a, b = np.meshgrid(axes[j], axes[k], indexing="ij")
+            grid = np.tile(x, (a.size, 1))
+            grid[:, j], grid[:, k] = a.ravel(), b.ravel()
+            hit = clf.predict(grid) != pred0[i]
+            if hit.any():
+                best = min(best, np.linalg.norm(grid[hit] - x, ord=ORD[norm], axis=1).min())
+        out.append(best)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("norm", [2, 1])
+@pytest.mark.parametrize("model", ["forest", "boosting"])
+def test_exact_is_exact_at_small_distances(model, norm):
+    # HiGHS stops once nothing beats its incumbent by 1e-6 of the objective, an
+    # absolute amount: at distances of order 1e-3 (1e-6 squared) the L2 MILP
+    # used to return points hundreds of times farther than points moving just
+    # two features, and call them exact.
+    X, y = make_classification(n_samples=300, n_features=8, n_informative=5, n_redundant=1,
+                               random_state=0)
+    X = (X - X.min(axis=0)) / np.ptp(X, axis=0) * 1e-3
+    clf = (RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0)
+           if model == "forest"
+           else GradientBoostingClassifier(n_estimators=15, max_depth=3, random_state=0))
+    clf.fit(X, y)
+    rows = X[:5]
+    atk = ExactTreeAttack(clf, norm=norm).fit(X)
+    X_adv = atk.transform(rows)
+    assert atk.exact_.all() and atk.success_.all()
+    assert np.all(clf.predict(X_adv) != clf.predict(rows))
+    bound = nearest_on_two_axes(clf, rows, norm)
+    assert np.all(atk.minimal_distance_ <= bound * (1 + 1e-9))
+
+
 def test_exact_targeted():
     X, y = _data(3, seed=2)
     clf = RandomForestClassifier(n_estimators=6, max_depth=3, random_state=0).fit(X, y)
