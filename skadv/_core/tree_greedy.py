@@ -8,9 +8,192 @@ No scikit-learn here; :class:`skadv.attacks.GreedyTreeAttack` validates and call
 
 import numpy as np
 
-from .trees import _distance, cells_of, realize
+from .trees import _after, _distance, _key, cells_of, realize, winner
 
-__all__ = ["greedy_walk"]
+__all__ = ["CellForest", "greedy_walk"]
+
+
+_BOX_CELLS = 5_000_000  # (trees x nodes x features) entries of the node boxes kept
+
+
+# --------------------------------------------------------------------------
+# the ensemble over cells: every tree descended at once
+class CellForest:
+    """An :class:`~skadv._core.trees.Ensemble` whose splits compare cell indices.
+
+    A node sends ``x`` left when ``v(x) <= key``, i.e. when ``x``'s cell index
+    along that feature is at most the key's position among the feature's keys
+    (:func:`~skadv._core.trees.split_keys`), so the class scores of a cell
+    vector are exactly the model's scores at any point of that cell. All trees
+    are padded to one node array and descended together, one gather per level.
+
+    Parameters
+    ----------
+    ens : Ensemble
+        In the precision the keys were made with.
+    keys : ndarray of shape (n_features, max_keys)
+    integer : ndarray of bool, shape (n_features,)
+    """
+
+    def __init__(self, ens, keys, integer):
+        T = len(ens.feature)
+        width = max(len(f) for f in ens.feature)
+        K = len(ens.offset)
+        self.feature = np.full((T, width), -1, np.intp)
+        self.cut = np.zeros((T, width), np.intp)
+        self.left = np.zeros((T, width), np.intp)
+        self.right = np.zeros((T, width), np.intp)
+        self.value = np.zeros((T, width, K))
+        depth = 0
+        for t, (f, thr, lft, rgt, val) in enumerate(zip(ens.feature, ens.threshold, ens.left,
+                                                          ens.right, ens.value)):
+            n = len(f)
+            inner = f >= 0
+            fj = np.where(inner, f, 0)
+            key = np.where(integer[fj], np.floor(thr), _key(thr, ens.precision))
+            cut = np.empty(n, np.intp)
+            for i in np.flatnonzero(inner):
+                if key[i] == np.inf:
+                    cut[i] = keys.shape[1] + 1    # every finite value goes left
+                elif key[i] == -np.inf:
+                    cut[i] = -1                   # every finite value goes right
+                else:
+                    cut[i] = np.searchsorted(keys[fj[i]], key[i], side="left")
+            self.feature[t, :n] = np.where(inner, f, -1)
+            self.cut[t, :n] = np.where(inner, cut, 0)
+            # Leaves point to themselves, so extra levels keep them in place.
+            self.left[t, :n] = np.where(inner, lft, np.arange(n))
+            self.right[t, :n] = np.where(inner, rgt, np.arange(n))
+            self.value[t, :n] = np.asarray(val, np.float64)
+            depth = max(depth, _depth(f, lft, rgt))
+        self.depth = depth
+        self.width = width
+        # Flat node tables (tree t's node i at t * width + i) for 1-D gathers.
+        self._feature = np.maximum(self.feature, 0).ravel()
+        self._cut = np.where(self.feature >= 0, self.cut, np.iinfo(np.intp).max).ravel()
+        self._left = self.left.ravel()
+        self._right = self.right.ravel()
+        # The trees that split on each feature, padded.
+        d = keys.shape[0]
+        uses = np.zeros((d, T), bool)
+        for t in range(T):
+            f = self.feature[t]
+            uses[f[f >= 0], t] = True
+        self._n_using = uses.sum(axis=1)
+        self._using = np.zeros((d, max(1, self._n_using.max(initial=0))), np.intp)
+        for j in range(d):
+            self._using[j, : self._n_using[j]] = np.flatnonzero(uses[j])
+        self.offset = np.asarray(ens.offset, np.float64)
+        self.tie_wins = np.asarray(ens.tie_wins, bool)
+        self._trees = np.arange(T)
+        # Every node's box of cells (the cells of each feature that reach it),
+        # so a one-feature move re-descends only the trees whose leaf it leaves;
+        # skipped when it would not fit in memory (the trees using the feature
+        # are re-descended instead).
+        self._lo = self._hi = None
+        if T * width * d <= _BOX_CELLS:
+            lo = np.zeros((T, width, d), np.int32)
+            hi = np.full((T, width, d), keys.shape[1] + 1, np.int32)
+            for t in range(T):
+                stack = [0]
+                while stack:
+                    i = stack.pop()
+                    f = self.feature[t, i]
+                    if f < 0:
+                        continue
+                    a, b = self.left[t, i], self.right[t, i]
+                    lo[t, a], hi[t, a] = lo[t, i], hi[t, i]
+                    lo[t, b], hi[t, b] = lo[t, i], hi[t, i]
+                    hi[t, a, f] = min(hi[t, i, f], self.cut[t, i])
+                    lo[t, b, f] = max(lo[t, i, f], self.cut[t, i] + 1)
+                    stack += [a, b]
+            self._lo, self._hi = lo.reshape(T * width, d), hi.reshape(T * width, d)
+
+    def leaves(self, cells, trees=None, rows=None):
+        """Leaf of every cell vector in every tree, ``(m, n_trees)``; or, given
+        ``trees`` and ``rows`` (pairs), the leaf of ``cells[rows[i]]`` in
+        ``trees[i]``, shape ``(n_pairs,)``."""
+        if trees is None:
+            m = len(cells)
+            trees = np.broadcast_to(self._trees[None, :], (m, len(self._trees)))
+            rows = np.broadcast_to(np.arange(m)[:, None], trees.shape)
+        base = trees * self.width
+        node = np.zeros(trees.shape, np.intp)
+        for _ in range(self.depth):
+            at = base + node
+            f = self._feature[at]
+            go_left = cells[rows, f] <= self._cut[at]
+            node = np.where(go_left, self._left[at], self._right[at])
+        return node
+
+    def scores(self, cells):
+        """Class scores ``(m, n_classes)`` of cell vectors ``(m, d)``."""
+        return self.leaf_scores(self.leaves(cells))
+
+    def leaf_scores(self, leaves):
+        """Class scores from the leaves ``(m, n_trees)`` reached."""
+        return self.offset + self.value[self._trees[None, :], leaves].sum(axis=1)
+
+    def moved(self, cells, leaves, scores, state, feature, cell):
+        """Scores of one-feature moves: ``cells[state[i]]`` with ``feature[i]``
+        set to ``cell[i]``, from the states' ``leaves`` and ``scores``; only the
+        trees whose leaf the move leaves are descended again.
+
+        Returns the moved cell vectors and their scores.
+        """
+        cand = cells[state]
+        i = np.arange(len(state))
+        cand[i, feature] = cell
+        if self._lo is not None:
+            # The trees whose current leaf's box the new cell leaves.
+            u, inv = np.unique(state, return_inverse=True)
+            at = self._trees[None, :] * self.width + leaves[u]            # (u, T)
+            lo = np.ascontiguousarray(self._lo[at].transpose(0, 2, 1))   # (u, d, T)
+            hi = np.ascontiguousarray(self._hi[at].transpose(0, 2, 1))
+            c = cell[:, None]
+            pair, trees = np.nonzero((c < lo[inv, feature]) | (c > hi[inv, feature]))
+        else:
+            count = self._n_using[feature]
+            pair = np.repeat(i, count)
+            slot = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
+            trees = self._using[feature[pair], slot]
+        new = self.leaves(cand, trees, pair)
+        old = leaves[state[pair], trees]
+        delta = self.value[trees, new] - self.value[trees, old]
+        out = scores[state].copy()
+        for k in range(out.shape[1]):
+            out[:, k] += np.bincount(pair, weights=delta[:, k], minlength=len(state))
+        return cand, out
+
+    def verdict(self, s, y, targeted):
+        """Adversarial margin and verdict of scores ``s`` against class ``y``.
+
+        Untargeted: best other score minus ``y``'s; targeted: ``y``'s minus the
+        best other. The verdict (the winning class differs from, or is, ``y``)
+        also settles ties.
+        """
+        own = s[np.arange(len(s)), y]
+        other = np.where(np.eye(s.shape[1], dtype=bool)[y], -np.inf, s).max(axis=1)
+        win = winner(s, self.tie_wins)
+        if targeted:
+            return own - other, win == y
+        return other - own, win != y
+
+    def predict(self, cells):
+        """Index of the class that beats every other (ties by ``tie_wins``)."""
+        return winner(self.scores(cells), self.tie_wins)
+
+
+def _depth(feat, left, right):
+    depth, level, seen = 0, np.array([0]), 0
+    while level.size and seen <= len(feat):
+        level = level[feat[level] >= 0]
+        if not level.size:
+            break
+        depth += 1
+        seen += 1
+        level = np.concatenate([left[level], right[level]])
+    return depth
 
 
 # --------------------------------------------------------------------------
@@ -54,18 +237,29 @@ def _shrink(cells, point, x0, own, scale, keys, integer, cmin, cmax, alpha, norm
 
 
 def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, cmax,
-                own, restarts=3, max_iter=200, precision=32):
-    """Greedy local search over cells, from adversarial starting cells, rows batched.
+                own, restarts=3, max_iter=200, precision=32, forest=None, y=None,
+                targeted=False, eps=None, refine_steps=20):
+    """Nearest adversarial cells by local search, from adversarial starting cells,
+    rows batched.
 
-    Each state is an adversarial cell; its moves bring it closer to ``x0``, in
-    tiers tried in order: one feature halfway or all the way back to its clean
-    cell, or the whole point shrunk towards ``x0``; else one feature one cell
-    closer; else a binding feature one cell closer while another feature moves
-    one cell either way within the current radius -- a step across a leaf
-    boundary to a neighbouring leaf tuple (in the spirit of Zhang et al.'s
-    LT-Attack). The best adversarial move of the first tier that has one is
-    taken; the walk stops at a local optimum. Each tier is one oracle call for
-    all states that reach it.
+    Two searches. The *ball search* (with ``forest``) takes each row's
+    nearest adversarial state and bisects a radius below its distance -- in
+    L-inf over the distances of the cells themselves, one of which is the
+    exact radius; in L2/L1 on the line. Each probe is a steepest ascent of the
+    adversarial margin over one-feature moves inside the ball, from the state
+    pulled into it and from the clean cells; in L2/L1 a knapsack-greedy path
+    from the clean cells (best margin gain per unit of added distance) is
+    tried as well. The *walk* moves a state closer to ``x0`` while it stays
+    adversarial, in tiers tried in order: one feature halfway or all the way
+    back to its clean cell, or the whole point shrunk towards ``x0``; else one
+    feature one cell closer; else a binding feature one cell closer while
+    another moves one cell either way within the current radius -- a step
+    across a leaf boundary to a neighbouring leaf tuple (in the spirit of
+    Zhang et al.'s LT-Attack). The best adversarial move of the first tier
+    that has one is taken; it stops at a local optimum; each tier is one
+    oracle call for all states that reach it. L-inf runs the ball search
+    alone; L2/L1 walk, search the ball, and walk again; without ``forest``
+    only the walk runs.
 
     Parameters
     ----------
@@ -83,14 +277,27 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
     restarts : int, default=3
         Adversarial starts walked per row (the nearest ones).
     max_iter : int, default=200
+        Steps of each walk.
     precision : {32, 64}, default=32
         The ensemble's :attr:`Ensemble.precision`.
+    forest : CellForest, default=None
+        The ensemble over these ``keys``: runs the ball search.
+    y : ndarray of int, shape (n,), default=None
+        Class index of each row (the class to leave, or with ``targeted`` to
+        reach); needed with ``forest``.
+    targeted : bool, default=False
+    eps : float, default=None
+        A row within ``eps`` is done; a row beyond is probed at ``eps`` only.
+    refine_steps : int, default=20
+        Steps of each margin ascent.
 
     Returns
     -------
     x_adv : ndarray of shape (n, d)
         Nearest adversarial point found (``x0`` where none).
     success : ndarray of bool, shape (n,)
+    evals : ndarray of int, shape (n,)
+        Cell vectors of each row the ball search scored.
 
     References
     ----------
@@ -116,6 +323,47 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
         return _objective(np.abs(pts - x0[rows]) / scale, norm)
 
     obj = objective(state, point, row)
+    walk = (is_adv, x0, own, scale, keys, integer, cmin, cmax, norm, precision, objective,
+            max_iter)
+    evals = np.zeros(n, np.int64)
+    if norm != "inf" or forest is None:
+        _walk(state, point, obj, row, *walk)
+    if forest is not None and len(row):
+        # Each row's best state searches balls of shrinking radius; in L2/L1 it
+        # then walks again from where that leaves it.
+        final = _distance((point - x0[row]) / scale, norm)
+        best = np.full(n, np.inf)
+        np.minimum.at(best, row, final)
+        pick = np.flatnonzero(final <= best[row])
+        pick = pick[np.r_[True, row[pick][1:] != row[pick][:-1]]]
+        st, pt, rw = state[pick], point[pick], row[pick]
+        size = _chunk(keys)
+        for lo in range(0, len(pick), size):
+            sl = slice(lo, lo + size)
+            st[sl], pt[sl], e = _refine(forest, st[sl], rw[sl], y, targeted, x0, own, cmin,
+                                        cmax, scale, keys, integer, precision, norm, eps,
+                                        refine_steps)
+            np.add.at(evals, rw[sl], e)
+        ob = objective(st, pt, rw)
+        if norm != "inf":
+            _walk(st, pt, ob, rw, *walk)
+        better = _less(ob, obj[pick])
+        state[pick[better]], point[pick[better]] = st[better], pt[better]
+    x_adv = x0.copy()
+    success = np.zeros(n, dtype=bool)
+    if len(row):
+        final = _distance((point - x0[row]) / scale, norm)
+        best = np.full(n, np.inf)
+        np.minimum.at(best, row, final)
+        pick = final <= best[row]
+        x_adv[row[pick]] = point[pick]
+        success[row] = True
+    return x_adv, success, evals
+
+
+def _walk(state, point, obj, row, is_adv, x0, own, scale, keys, integer, cmin, cmax, norm,
+          precision, objective, max_iter):
+    """Walk the states (in place) until no move of any tier improves them."""
     live = np.ones(len(row), dtype=bool)
     tiers = (_big_moves, _pull_moves, _pair_moves)
     for _ in range(max_iter):
@@ -133,16 +381,6 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
             if not todo.size:
                 break
         live[todo] = False
-    x_adv = x0.copy()
-    success = np.zeros(n, dtype=bool)
-    if len(row):
-        final = _distance((point - x0[row]) / scale, norm)
-        best = np.full(n, np.inf)
-        np.minimum.at(best, row, final)
-        pick = final <= best[row]
-        x_adv[row[pick]] = point[pick]
-        success[row] = True
-    return x_adv, success
 
 
 def _big_moves(cells, point, act, row, x0, own, scale, keys, integer, cmin, cmax, norm,
@@ -222,3 +460,266 @@ def _take_best(is_adv, cand, valid, act, row, state, point, obj, x0, own, keys, 
     obj[s] = cobj[pick]
     improved[ai[pick]] = True
     return improved
+
+
+# --------------------------------------------------------------------------
+# refinement: margin ascent inside balls of shrinking radius
+def _chunk(keys):
+    """States refined together: bounds the (states, features, cells) cost table."""
+    return max(1, int(2_000_000 // (keys.shape[0] * (keys.shape[1] + 1))))
+
+
+def _cell_costs(rows, x0, own, cmin, cmax, scale, keys, integer, precision):
+    """Cost ``(m, d, n_cells)`` of moving each feature alone into each cell.
+
+    The per-feature distance (in units of ``scale``) of the cell's point
+    nearest ``x0`` -- the coordinate :func:`realize` gives -- and ``inf`` for
+    cells out of the row's reach.
+    """
+    d, K = keys.shape
+    c = np.arange(K + 1)
+    lo_key = keys[:, np.maximum(c - 1, 0)]
+    hi_key = keys[:, np.minimum(c, K - 1)]
+    with np.errstate(invalid="ignore"):
+        up = np.where(integer[:, None], lo_key + 1.0, _after(lo_key, precision))
+        o = own[rows][:, :, None]
+        x = x0[rows][:, :, None]
+        val = np.where(c == o, x, np.where(c > o, up[None], hi_key[None]))
+        cost = np.abs(val - x) / np.asarray(scale, np.float64).reshape(d)[:, None]
+    reach = (c >= cmin[rows][:, :, None]) & (c <= cmax[rows][:, :, None])
+    return np.where(reach & np.isfinite(cost), cost, np.inf)
+
+
+def _power(cost, norm):
+    return cost * cost if norm == 2 else cost
+
+
+def _clip_into(cells, own, cost, budget):
+    """Each feature's cell pulled towards ``own`` until its cost is within ``budget``
+    (per feature, shape (m, d)): the farthest such cell on the side it was."""
+    allowed = cost <= budget[:, :, None] * (1 + 1e-12)
+    c = np.arange(cost.shape[2])
+    o = own[:, :, None]
+    right = np.sum(allowed & (c > o), axis=2)
+    left = np.sum(allowed & (c < o), axis=2)
+    # Costs grow away from the clean cell on both sides: the allowed cells
+    # of a side are contiguous from it.
+    return np.where(cells > own, np.minimum(cells, own + right),
+                    np.where(cells < own, np.maximum(cells, own - left), own))
+
+
+_SPREAD = 6  # evenly spaced cells tried per feature and step, beyond the ends and neighbours
+
+
+def _moves(allowed, cells):
+    """One-feature moves ``(state, feature, cell)`` into the allowed cells.
+
+    The allowed cells of a feature are an interval (costs grow away from the
+    clean cell). A short interval is tried whole; a long one (a large forest)
+    by its two ends, the cells one and two either side of the current one and
+    ``_SPREAD`` evenly spaced cells, so a step costs O(features), not O(keys).
+    """
+    m, d, C = allowed.shape
+    lo = np.argmax(allowed, axis=2)
+    hi = C - 1 - np.argmax(allowed[:, :, ::-1], axis=2)
+    empty = ~allowed.any(axis=2)
+    width = hi - lo + 1
+    n = 6 + _SPREAD
+    whole = lo[:, :, None] + np.arange(n)
+    frac = np.arange(1, _SPREAD + 1) / (_SPREAD + 1)
+    sparse = np.concatenate([
+        lo[:, :, None], hi[:, :, None], cells[:, :, None] + np.array([-2, -1, 1, 2]),
+        lo[:, :, None] + np.rint(frac * (width[:, :, None] - 1)).astype(np.intp)], axis=2)
+    cand = np.where((width <= n)[:, :, None], whole, sparse)
+    ok = (cand >= lo[:, :, None]) & (cand <= hi[:, :, None]) & ~empty[:, :, None]
+    ok &= cand != cells[:, :, None]
+    # Each cell once.
+    cand = np.sort(np.where(ok, cand, -1), axis=2)
+    ok = (cand >= 0) & np.concatenate([np.ones((m, d, 1), bool),
+                                       cand[:, :, 1:] != cand[:, :, :-1]], axis=2)
+    ai, aj, k = np.nonzero(ok)
+    return ai, aj, cand[ai, aj, k]
+
+
+def _ascend(forest, cells, own, cost, r, y, targeted, norm, steps):
+    """Steepest margin ascent over one-feature moves inside the ball of radius ``r``.
+
+    Returns which states reached an adversarial cell and the cells (the
+    nearest adversarial move found, else where the ascent stopped).
+    """
+    m, d, C = cost.shape
+    cur = np.take_along_axis(cost, cells[:, :, None], 2)[:, :, 0]
+    if norm == "inf":
+        budget = np.broadcast_to(r[:, None], (m, d))
+    else:
+        total = _power(cur, norm).sum(axis=1)
+        alpha = np.where(total > 0, r / np.maximum(_distance(cur, norm), 1e-300), 0.0)
+        budget = alpha[:, None] * cur
+    cells = _clip_into(cells, own, cost, budget)
+    leaves = forest.leaves(cells)
+    scores = forest.leaf_scores(leaves)
+    margin, done = forest.verdict(scores, y, targeted)
+    live = ~done
+    evals = np.ones(m, np.int64)
+    rp = _power(r, norm) if norm != "inf" else r
+    for _ in range(steps):
+        act = np.flatnonzero(live)
+        if not act.size:
+            break
+        cc = cost[act]
+        cur = np.take_along_axis(cc, cells[act][:, :, None], 2)[:, :, 0]
+        if norm == "inf":
+            allowed = cc <= rp[act][:, None, None] * (1 + 1e-12)
+        else:
+            pw = _power(cur, norm)
+            slack = rp[act][:, None] - (pw.sum(axis=1)[:, None] - pw)
+            allowed = _power(cc, norm) <= slack[:, :, None] * (1 + 1e-12)
+        ai, aj, ac = _moves(allowed, cells[act])
+        if not ai.size:
+            live[act] = False
+            break
+        cand, sc = forest.moved(cells, leaves, scores, act[ai], aj, ac)
+        mg, adv = forest.verdict(sc, y[act][ai], targeted)
+        evals += np.bincount(act[ai], minlength=m)
+        cc_new = cur[ai].copy()
+        cc_new[np.arange(len(ai)), aj] = cc[ai, aj, ac]
+        dist = _distance(cc_new, norm)
+        # Best move per state: an adversarial one, the nearest; else the largest margin.
+        order = np.lexsort((np.where(adv, dist, -mg), ~adv, ai))
+        first = order[np.r_[True, ai[order][1:] != ai[order][:-1]]]
+        s = act[ai[first]]
+        take = adv[first] | (mg[first] > margin[s] + 1e-12 * np.maximum(1, np.abs(margin[s])))
+        stuck = np.setdiff1d(act, s[take])
+        live[stuck] = False
+        s, first = s[take], first[take]
+        cells[s] = cand[first]
+        # The moved states afresh, so no rounding accumulates over the steps.
+        leaves[s] = forest.leaves(cells[s])
+        scores[s] = forest.leaf_scores(leaves[s])
+        margin[s], done[s] = forest.verdict(scores[s], y[s], targeted)
+        live[s[done[s]]] = False
+    return done, cells, evals
+
+
+def _refine(forest, state, rows, y, targeted, x0, own, cmin, cmax, scale, keys,
+            integer, precision, norm, eps, steps):
+    """Search each state's ball for a nearer adversarial cell.
+
+    The radius is bisected below the state's distance -- over the distances of
+    the cells themselves in L-inf (the exact radius is one of them), on the
+    line in L2/L1 -- and each probe is a margin ascent from the state pulled
+    into the ball. With ``eps`` a state beyond it is probed at ``eps`` only.
+    Returns improved ``(state, point)``; every cell returned is adversarial.
+    """
+    m = len(state)
+    if not m:
+        return state, np.empty(state.shape), np.zeros(0, np.int64)
+    yy = np.asarray(y)[rows]
+    o = own[rows]
+    cost = _cell_costs(rows, x0, own, cmin, cmax, scale, keys, integer, precision)
+    cur = np.take_along_axis(cost, state[:, :, None], 2)[:, :, 0]
+    best = _distance(cur, norm)
+    state = state.copy()
+    evals = np.zeros(m, np.int64)
+
+    def probe(act, r):
+        # Two ascents per state: from the state pulled into the ball, and from
+        # the clean cells (a region near x0 the state's side cannot reach).
+        both = np.r_[act, act]
+        found, cells, e = _ascend(forest, np.r_[state[act], o[act]], o[both], cost[both],
+                                  np.r_[r, r], yy[both], targeted, norm, steps)
+        k = act.size
+        evals[act] += e[:k] + e[k:]
+        got = np.take_along_axis(cost[both], cells[:, :, None], 2)[:, :, 0]
+        dist = np.where(found, _distance(got, norm), np.inf)
+        second = dist[k:] < dist[:k]
+        found = found[:k] | found[k:]
+        cells = np.where(second[:, None], cells[k:], cells[:k])
+        dist = np.minimum(dist[:k], dist[k:])
+        win = found & (dist < best[act])
+        state[act[win]] = cells[win]
+        best[act[win]] = dist[win]
+        return found
+
+    if eps is not None:
+        act = np.flatnonzero(best > eps)
+        if act.size:
+            probe(act, np.full(act.size, float(eps)))
+    elif norm == "inf":
+        radii = np.sort(cost.reshape(m, -1), axis=1)
+        lo = np.sum(radii <= 0, axis=1)
+        hi = np.sum(radii < best[:, None] * (1 - 1e-12), axis=1)
+        while True:
+            act = np.flatnonzero(lo < hi)
+            if not act.size:
+                break
+            mid = (lo[act] + hi[act]) // 2
+            found = probe(act, radii[act, mid])
+            lo[act[~found]] = mid[~found] + 1
+            a = act[found]
+            hi[a] = np.minimum(mid[found], np.sum(radii[a] < best[a, None] * (1 - 1e-12),
+                                                  axis=1))
+    else:
+        lo = np.zeros(m)
+        for _ in range(8):
+            act = np.flatnonzero(best - lo > 1e-3 * best)
+            if not act.size:
+                break
+            r = 0.5 * (lo[act] + best[act])
+            found = probe(act, r)
+            lo[act[~found]] = r[~found]
+    if norm != "inf" and eps is None:
+        found, cells, e = _ratio_path(forest, o, cost, yy, targeted, norm, steps * 2)
+        evals += e
+        got = np.take_along_axis(cost, cells[:, :, None], 2)[:, :, 0]
+        dist = _distance(got, norm)
+        win = found & (dist < best)
+        state[win] = cells[win]
+        best[win] = dist[win]
+    point = realize(state, o, x0[rows], keys, integer, precision)
+    return state, point, evals
+
+
+def _ratio_path(forest, own, cost, y, targeted, norm, steps):
+    """From the clean cells, the one-feature move of best margin gain per unit of
+    added ``cost ** p`` (L2: squared costs, L1: costs), until adversarial: the
+    knapsack greedy, which favours the few features an Lp-nearest example moves.
+    """
+    m, d, C = cost.shape
+    cells = own.copy()
+    leaves = forest.leaves(cells)
+    scores = forest.leaf_scores(leaves)
+    margin, done = forest.verdict(scores, y, targeted)
+    live = ~done
+    evals = np.ones(m, np.int64)
+    pc = _power(cost, norm)
+    for _ in range(steps):
+        act = np.flatnonzero(live)
+        if not act.size:
+            break
+        cc = pc[act]
+        cur = np.take_along_axis(cc, cells[act][:, :, None], 2)[:, :, 0]
+        added = cc - cur[:, :, None]
+        ai, aj, ac = _moves(np.isfinite(cc), cells[act])
+        out = added[ai, aj, ac] > 0
+        ai, aj, ac = ai[out], aj[out], ac[out]
+        if not ai.size:
+            live[act] = False
+            break
+        cand, sc = forest.moved(cells, leaves, scores, act[ai], aj, ac)
+        mg, adv = forest.verdict(sc, y[act][ai], targeted)
+        evals += np.bincount(act[ai], minlength=m)
+        gain = (mg - margin[act[ai]]) / added[ai, aj, ac]
+        # An adversarial move wins outright (the cheapest one); else the best ratio.
+        order = np.lexsort((np.where(adv, added[ai, aj, ac], -gain), ~adv, ai))
+        first = order[np.r_[True, ai[order][1:] != ai[order][:-1]]]
+        s = act[ai[first]]
+        take = adv[first] | (gain[first] > 0)
+        live[np.setdiff1d(act, s[take])] = False
+        s, first = s[take], first[take]
+        cells[s] = cand[first]
+        leaves[s] = forest.leaves(cells[s])
+        scores[s] = forest.leaf_scores(leaves[s])
+        margin[s], done[s] = forest.verdict(scores[s], y[s], targeted)
+        live[s[done[s]]] = False
+    return done, cells, evals

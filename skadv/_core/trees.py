@@ -117,12 +117,16 @@ class Ensemble(NamedTuple):
 
     def predict(self, X):
         """Index of the class that beats every other (ties by ``tie_wins``)."""
-        s = self.scores(X)
-        ties = np.asarray(self.tie_wins, bool)
-        a, b = s[:, :, None], s[:, None, :]
-        beats = (a > b) | ((a == b) & ties[None])
-        beats |= np.eye(s.shape[1], dtype=bool)[None]
-        return np.argmax(beats.all(axis=2), axis=1)
+        return winner(self.scores(X), self.tie_wins)
+
+
+def winner(s, tie_wins):
+    """Index of the class whose score beats every other's (ties by ``tie_wins``)."""
+    ties = np.asarray(tie_wins, bool)
+    a, b = s[:, :, None], s[:, None, :]
+    beats = (a > b) | ((a == b) & ties[None])
+    beats |= np.eye(s.shape[1], dtype=bool)[None]
+    return np.argmax(beats.all(axis=2), axis=1)
 
 
 # --------------------------------------------------------------------------

@@ -501,6 +501,24 @@ def test_greedy_never_beats_exact(lib):
     assert np.mean(greedy.perturbation_ / exact.minimal_distance_) <= 1.5
 
 
+@pytest.mark.parametrize("lib", LIBS)
+def test_greedy_within_ten_percent_of_exact_linf(lib):
+    # Issue 17's floor, on its kind of model (20 trees of depth 4): the mean
+    # greedy L-inf distance within 1.10x of the exact radius, never below it.
+    X, y = _data(2, d=8, seed=5)
+    model = fit(lib, X, y, n=20, depth=4)
+    rows = X[:12]
+    exact = ExactTreeAttack(model, feature_scale="std").fit(X)
+    exact.transform(rows)
+    greedy = GreedyTreeAttack(model, feature_scale="std", random_state=0).fit(X)
+    X_adv = greedy.transform(rows)
+    assert exact.success_.all() and greedy.success_.all()
+    assert np.all(predict(model, X_adv) != predict(model, rows))
+    ratio = greedy.perturbation_ / exact.minimal_distance_
+    assert np.all(ratio >= 1 - 1e-6)
+    assert ratio.mean() <= 1.10
+
+
 def test_float32_rows_on_a_double_model():
     X, y = _data(2, d=4, seed=9)
     X = X.astype(np.float32)
