@@ -585,20 +585,33 @@ def _ascend(forest, cells, own, cost, r, y, targeted, norm, steps):
         cc_new[np.arange(len(ai)), aj] = cc[ai, aj, ac]
         dist = _distance(cc_new, norm)
         # Best move per state: an adversarial one, the nearest; else the largest margin.
-        order = np.lexsort((np.where(adv, dist, -mg), ~adv, ai))
-        first = order[np.r_[True, ai[order][1:] != ai[order][:-1]]]
-        s = act[ai[first]]
-        take = adv[first] | (mg[first] > margin[s] + 1e-12 * np.maximum(1, np.abs(margin[s])))
-        stuck = np.setdiff1d(act, s[take])
-        live[stuck] = False
-        s, first = s[take], first[take]
-        cells[s] = cand[first]
-        # The moved states afresh, so no rounding accumulates over the steps.
-        leaves[s] = forest.leaves(cells[s])
-        scores[s] = forest.leaf_scores(leaves[s])
-        margin[s], done[s] = forest.verdict(scores[s], y[s], targeted)
-        live[s[done[s]]] = False
+        now = margin[act[ai]]
+        _move(forest, (cells, leaves, scores, margin, done, live), y, targeted, act, ai, cand,
+              adv, np.where(adv, dist, -mg), mg > now + 1e-12 * np.maximum(1, np.abs(now)))
     return done, cells, evals
+
+
+def _move(forest, states, y, targeted, act, ai, cand, adv, rank, improves):
+    """Move each state of ``act`` to its best candidate: an adversarial one
+    first, then the lowest ``rank``; a state whose best neither is adversarial
+    nor ``improves`` stops (``live`` False), as does one that became adversarial.
+
+    ``states`` = (cells, leaves, scores, margin, done, live), updated in place;
+    candidate ``i`` (cells ``cand[i]``) belongs to state ``act[ai[i]]``.
+    """
+    cells, leaves, scores, margin, done, live = states
+    order = np.lexsort((rank, ~adv, ai))
+    first = order[np.r_[True, ai[order][1:] != ai[order][:-1]]]
+    s = act[ai[first]]
+    take = adv[first] | improves[first]
+    live[np.setdiff1d(act, s[take])] = False
+    s, first = s[take], first[take]
+    cells[s] = cand[first]
+    # The moved states afresh, so no rounding accumulates over the steps.
+    leaves[s] = forest.leaves(cells[s])
+    scores[s] = forest.leaf_scores(leaves[s])
+    margin[s], done[s] = forest.verdict(scores[s], y[s], targeted)
+    live[s[done[s]]] = False
 
 
 def _refine(forest, state, rows, y, targeted, x0, own, cmin, cmax, scale, keys,
@@ -711,15 +724,6 @@ def _ratio_path(forest, own, cost, y, targeted, norm, steps):
         evals += np.bincount(act[ai], minlength=m)
         gain = (mg - margin[act[ai]]) / added[ai, aj, ac]
         # An adversarial move wins outright (the cheapest one); else the best ratio.
-        order = np.lexsort((np.where(adv, added[ai, aj, ac], -gain), ~adv, ai))
-        first = order[np.r_[True, ai[order][1:] != ai[order][:-1]]]
-        s = act[ai[first]]
-        take = adv[first] | (gain[first] > 0)
-        live[np.setdiff1d(act, s[take])] = False
-        s, first = s[take], first[take]
-        cells[s] = cand[first]
-        leaves[s] = forest.leaves(cells[s])
-        scores[s] = forest.leaf_scores(leaves[s])
-        margin[s], done[s] = forest.verdict(scores[s], y[s], targeted)
-        live[s[done[s]]] = False
+        _move(forest, (cells, leaves, scores, margin, done, live), y, targeted, act, ai, cand,
+              adv, np.where(adv, added[ai, aj, ac], -gain), gain > 0)
     return done, cells, evals
