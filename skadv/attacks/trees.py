@@ -27,7 +27,8 @@ from ..exceptions import UnsupportedModelError
 from ..utils._parallel import N_JOBS_DOC, row_chunks
 from ..utils._sklearn_compat import Interval, column_transformer_indices
 from .._core import trees as _tc
-from .._core.tree_greedy import CellForest, greedy_walk
+from .._core.tree_cells import CellForest
+from .._core.tree_greedy import greedy_walk
 from .._core.tree_readers import _SCALERS, _pull_back, read_ensemble
 from ._base import BaseAttack
 from .black_box import _QueryAttack
