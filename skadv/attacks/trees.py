@@ -571,11 +571,13 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
                 y=yb, targeted=self.targeted, eps=self._eps(), refine_steps=self.steps,
                 **walk)
             count += evals
-            # The victim's own predict has the last word: a row it disagrees on
-            # (scores that tie to the last bit, say) walks again on predict alone.
+            # The victim's own predict has the last word: a row it does not
+            # confirm (scores that tie to the last bit, say) walks again on
+            # predict alone.
             redo = np.flatnonzero(success)
             if redo.size:
                 redo = redo[~victim(X_adv[redo], redo)]
+            redo = np.union1d(redo, np.flatnonzero(~success & live))
             if redo.size:
                 X_adv[redo], _, _ = greedy_walk(
                     lambda p, r: victim(p, redo[r]), Xb[redo], starts[redo], valid[redo],

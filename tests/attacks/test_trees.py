@@ -295,3 +295,23 @@ def test_catboost_one_row_transform():
         assert Z.shape == (1, 4)
         assert bool(attack.success_[0]) == bool(model.predict(Z)[0] != y[0])
         assert attack.success_[0]
+
+
+def test_greedy_falls_back_to_predict_when_its_trees_disagree():
+    # The search scores cells on the trees it read; the victim's own predict
+    # has the last word. With the trees of another model swapped in, every row
+    # it returns as a success must still fool the victim, found again by
+    # walking on predict alone.
+    from skadv._core.tree_cells import CellForest
+
+    X, y = _data(2)
+    victim = GradientBoostingClassifier(n_estimators=10, max_depth=3, random_state=0).fit(X, y)
+    other = GradientBoostingClassifier(n_estimators=10, max_depth=3,
+                                       random_state=0).fit(X, 1 - y)
+    atk = GreedyTreeAttack(victim, random_state=0).fit(X)
+    liar = GreedyTreeAttack(other, random_state=0).fit(X)
+    atk._forest = CellForest(liar._geometry, atk._keys, atk._integer)
+    rows = X[:20]
+    X_adv = atk.transform(rows)
+    assert atk.success_.mean() > 0.9
+    assert np.array_equal(victim.predict(X_adv) != victim.predict(rows), atk.success_)
