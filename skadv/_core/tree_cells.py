@@ -38,76 +38,76 @@ class CellForest:
     def __init__(self, ens, keys, integer):
         T = len(ens.feature)
         width = max(len(f) for f in ens.feature)
-        K = len(ens.offset)
-        self.feature = np.full((T, width), -1, np.intp)
-        self.cut = np.zeros((T, width), np.intp)
-        self.left = np.zeros((T, width), np.intp)
-        self.right = np.zeros((T, width), np.intp)
-        self.value = np.zeros((T, width, K))
-        depth = 0
-        for t, (f, thr, lft, rgt, val) in enumerate(zip(ens.feature, ens.threshold, ens.left,
-                                                          ens.right, ens.value)):
+        d = keys.shape[0]
+        feature = np.full((T, width), -1, np.intp)
+        thr = np.zeros((T, width))
+        # Leaves point to themselves, so extra levels keep them in place.
+        left = np.tile(np.arange(width), (T, 1))
+        right = left.copy()
+        self.value = np.zeros((T, width, len(ens.offset)))
+        for t, (f, th, lft, rgt, val) in enumerate(zip(ens.feature, ens.threshold, ens.left,
+                                                         ens.right, ens.value)):
             n = len(f)
             inner = f >= 0
-            fj = np.where(inner, f, 0)
-            key = np.where(integer[fj], np.floor(thr), _key(thr, ens.precision))
-            cut = np.empty(n, np.intp)
-            for i in np.flatnonzero(inner):
-                if key[i] == np.inf:
-                    cut[i] = keys.shape[1] + 1    # every finite value goes left
-                elif key[i] == -np.inf:
-                    cut[i] = -1                   # every finite value goes right
-                else:
-                    cut[i] = np.searchsorted(keys[fj[i]], key[i], side="left")
-            self.feature[t, :n] = np.where(inner, f, -1)
-            self.cut[t, :n] = np.where(inner, cut, 0)
-            # Leaves point to themselves, so extra levels keep them in place.
-            self.left[t, :n] = np.where(inner, lft, np.arange(n))
-            self.right[t, :n] = np.where(inner, rgt, np.arange(n))
+            feature[t, :n] = np.where(inner, f, -1)
+            thr[t, :n] = np.where(inner, th, 0.0)
+            left[t, :n] = np.where(inner, lft, np.arange(n))
+            right[t, :n] = np.where(inner, rgt, np.arange(n))
             self.value[t, :n] = np.asarray(val, np.float64)
-            depth = max(depth, _depth(f, lft, rgt))
-        self.depth = depth
+        # Each node's key as its position among its feature's keys.
+        inner = feature >= 0
+        fj = np.where(inner, feature, 0)
+        key = np.where(integer[fj], np.floor(thr), _key(thr, ens.precision))
+        cut = np.zeros((T, width), np.intp)
+        for j in np.unique(fj[inner]):
+            at = inner & (fj == j)
+            cut[at] = np.searchsorted(keys[j], key[at], side="left")
+        cut = np.where(key == np.inf, keys.shape[1] + 1, cut)  # every finite value goes left
+        cut = np.where(key == -np.inf, -1, cut)                # every finite value goes right
         self.width = width
         # Flat node tables (tree t's node i at t * width + i) for 1-D gathers.
-        self._feature = np.maximum(self.feature, 0).ravel()
-        self._cut = np.where(self.feature >= 0, self.cut, np.iinfo(np.intp).max).ravel()
-        self._left = self.left.ravel()
-        self._right = self.right.ravel()
-        # The trees that split on each feature, padded.
-        d = keys.shape[0]
-        uses = np.zeros((d, T), bool)
-        for t in range(T):
-            f = self.feature[t]
-            uses[f[f >= 0], t] = True
-        self._n_using = uses.sum(axis=1)
-        self._using = np.zeros((d, max(1, self._n_using.max(initial=0))), np.intp)
-        for j in range(d):
-            self._using[j, : self._n_using[j]] = np.flatnonzero(uses[j])
+        base = np.arange(T)[:, None] * width
+        self._feature = fj.ravel()
+        self._cut = np.where(inner, cut, np.iinfo(np.intp).max).ravel()
+        self._left = left.ravel()
+        self._right = right.ravel()
         self.offset = np.asarray(ens.offset, np.float64)
         self.tie_wins = np.asarray(ens.tie_wins, bool)
         self._trees = np.arange(T)
         # Every node's box of cells (the cells of each feature that reach it),
         # so a one-feature move re-descends only the trees whose leaf it leaves;
         # skipped when it would not fit in memory (the trees using the feature
-        # are re-descended instead).
-        self._lo = self._hi = None
-        if T * width * d <= _BOX_CELLS:
-            lo = np.zeros((T, width, d), np.int32)
-            hi = np.full((T, width, d), keys.shape[1] + 1, np.int32)
-            for t in range(T):
-                stack = [0]
-                while stack:
-                    i = stack.pop()
-                    f = self.feature[t, i]
-                    if f < 0:
-                        continue
-                    a, b = self.left[t, i], self.right[t, i]
-                    lo[t, a], hi[t, a] = lo[t, i], hi[t, i]
-                    lo[t, b], hi[t, b] = lo[t, i], hi[t, i]
-                    hi[t, a, f] = min(hi[t, i, f], self.cut[t, i])
-                    lo[t, b, f] = max(lo[t, i, f], self.cut[t, i] + 1)
-                    stack += [a, b]
-            self._lo, self._hi = lo.reshape(T * width, d), hi.reshape(T * width, d)
+        # are re-descended instead). Built level by level, all trees at once,
+        # which also measures the depth.
+        boxes = T * width * d <= _BOX_CELLS
+        if boxes:
+            lo = np.zeros((T * width, d), np.int32)
+            hi = np.full((T * width, d), keys.shape[1] + 1, np.int32)
+        flat_inner, to_left, to_right = inner.ravel(), (base + left).ravel(), (base + right).ravel()
+        level, depth = base[:, 0], 0
+        while True:
+            level = level[flat_inner[level]]
+            if not level.size:
+                break
+            depth += 1
+            a, b = to_left[level], to_right[level]
+            if boxes:
+                f, c = self._feature[level], self._cut[level]
+                lo[a], hi[a], lo[b], hi[b] = lo[level], hi[level], lo[level], hi[level]
+                hi[a, f] = np.minimum(hi[level, f], c)
+                lo[b, f] = np.maximum(lo[level, f], c + 1)
+            level = np.concatenate([a, b])
+        self.depth = depth
+        self._lo = lo if boxes else None
+        self._hi = hi if boxes else None
+        if not boxes:
+            # The trees that split on each feature, padded.
+            uses = np.zeros((d, T), bool)
+            uses[fj[inner], np.nonzero(inner)[0]] = True
+            self._n_using = uses.sum(axis=1)
+            self._using = np.zeros((d, max(1, self._n_using.max(initial=0))), np.intp)
+            for j in range(d):
+                self._using[j, : self._n_using[j]] = np.flatnonzero(uses[j])
 
     def leaves(self, cells, trees=None, rows=None):
         """Leaf of every cell vector in every tree, ``(m, n_trees)``; or, given
@@ -182,15 +182,3 @@ class CellForest:
     def predict(self, cells):
         """Index of the class that beats every other (ties by ``tie_wins``)."""
         return winner(self.scores(cells), self.tie_wins)
-
-
-def _depth(feat, left, right):
-    depth, level, seen = 0, np.array([0]), 0
-    while level.size and seen <= len(feat):
-        level = level[feat[level] >= 0]
-        if not level.size:
-            break
-        depth += 1
-        seen += 1
-        level = np.concatenate([left[level], right[level]])
-    return depth

@@ -315,3 +315,31 @@ def test_greedy_falls_back_to_predict_when_its_trees_disagree():
     X_adv = atk.transform(rows)
     assert atk.success_.mean() > 0.9
     assert np.array_equal(victim.predict(X_adv) != victim.predict(rows), atk.success_)
+
+
+@pytest.mark.parametrize("boxes", [True, False])
+def test_cell_forest_scores_moves_as_a_full_descent(boxes, monkeypatch):
+    # A one-feature move re-descends only some trees (those whose leaf box it
+    # leaves, or without the boxes those splitting on the feature); its scores
+    # must equal a full descent of the moved cells.
+    from skadv._core import tree_cells, trees as tc
+    from skadv._core.tree_readers import read_ensemble
+
+    if not boxes:
+        monkeypatch.setattr(tree_cells, "_BOX_CELLS", 0)
+    X, y = _data(3)
+    model = RandomForestClassifier(n_estimators=15, random_state=0).fit(X, y)
+    ens = read_ensemble(model)
+    integer = np.zeros(X.shape[1], bool)
+    keys, n_keys = tc.split_keys(ens, X.shape[1], integer)
+    forest = tree_cells.CellForest(ens, keys, integer)
+    assert (forest._lo is not None) == boxes
+    cells = tc.cells_of(X[:30], keys, integer, ens.precision)
+    assert np.array_equal(forest.predict(cells), ens.predict(X[:30]))
+    leaves = forest.leaves(cells)
+    rng = np.random.RandomState(0)
+    state = rng.randint(30, size=2000)
+    feature = rng.randint(X.shape[1], size=2000)
+    cand, scores = forest.moved(cells, leaves, forest.leaf_scores(leaves), state, feature,
+                                rng.randint(n_keys[feature] + 1))
+    np.testing.assert_allclose(scores, forest.scores(cand), rtol=0, atol=1e-12)
