@@ -9,7 +9,7 @@ No scikit-learn here; :class:`skadv.attacks.GreedyTreeAttack` validates and call
 
 import numpy as np
 
-from .trees import _after, _distance, cells_of, realize
+from .trees import _distance, cells_of, realize
 
 __all__ = ["greedy_walk"]
 
@@ -296,14 +296,12 @@ def _cell_costs(rows, x0, own, cmin, cmax, scale, keys, integer, precision):
     """
     d, K = keys.shape
     c = np.arange(K + 1)
-    lo_key = keys[:, np.maximum(c - 1, 0)]
-    hi_key = keys[:, np.minimum(c, K - 1)]
+    x = x0[rows][:, None, :]
+    grid = np.broadcast_to(c[None, :, None], (1, K + 1, d))
     with np.errstate(invalid="ignore"):
-        up = np.where(integer[:, None], lo_key + 1.0, _after(lo_key, precision))
-        o = own[rows][:, :, None]
-        x = x0[rows][:, :, None]
-        val = np.where(c == o, x, np.where(c > o, up[None], hi_key[None]))
-        cost = np.abs(val - x) / np.asarray(scale, np.float64).reshape(d)[:, None]
+        val = realize(grid, own[rows][:, None, :], x, keys, integer, precision)
+        cost = np.abs(val - x) / np.asarray(scale, np.float64).reshape(d)
+    cost = np.ascontiguousarray(cost.transpose(0, 2, 1))
     reach = (c >= cmin[rows][:, :, None]) & (c <= cmax[rows][:, :, None])
     return np.where(reach & np.isfinite(cost), cost, np.inf)
 
