@@ -553,16 +553,16 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
             count = np.zeros(len(Xb), dtype=np.int64)
             forest = self._forest
 
-            def trees(points, rows):
-                # The victim's own trees, read exactly, on exactly these values.
+            def hit(pred, rows):
                 np.add.at(count, rows, 1)
-                pred = forest.predict(_tc.cells_of(points, keys, integer, precision))
                 return pred == yb[rows] if self.targeted else pred != yb[rows]
 
+            def trees(points, rows):
+                # The victim's own trees, read exactly, on exactly these values.
+                return hit(forest.predict(_tc.cells_of(points, keys, integer, precision)), rows)
+
             def victim(points, rows):
-                np.add.at(count, rows, 1)
-                pred = self._class_index(self._victim_predict(points))
-                return pred == yb[rows] if self.targeted else pred != yb[rows]
+                return hit(self._class_index(self._victim_predict(points)), rows)
 
             walk = dict(keys=keys, integer=integer, scale=scale, norm=self.norm_,
                         restarts=self.restarts, max_iter=self.steps, precision=precision)
