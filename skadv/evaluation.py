@@ -389,6 +389,20 @@ def _aim(template, estimator, eps, constraints, feature_scale, n_jobs=None):
     return atk.set_params(**updates)
 
 
+def _run_attack(run, atk_name, est_name):
+    """``(run(), seconds)``, or ``(None, 0.0)`` with a warning when the attack
+    does not apply (a white-box attack on a model without gradients, a tree
+    attack on a network). Any other error is a bug and propagates."""
+    start = time.perf_counter()
+    try:
+        result = run()
+    except UnsupportedModelError as exc:
+        warnings.warn(f"{atk_name} does not apply to {est_name}: {exc}",
+                      EvaluationWarning, stacklevel=3)
+        return None, 0.0
+    return result, time.perf_counter() - start
+
+
 def _certify(estimator, X):
     """``(prediction, radius, norm)`` of a certifying estimator, or None.
 
@@ -525,7 +539,10 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
         the attack turned whose proposal already satisfied every constraint
         before the final repair), ``time_s``, ``n_samples``. A DataFrame when pandas
         is installed, else a dict of arrays. :func:`report_to_markdown`
-        renders it.
+        renders it. An attack that searches all budgets in one run
+        (:class:`~skadv.attacks.SquareAttack`, when serial) gets the same
+        results as one run per budget, and each budget's ``time_s`` is the
+        joint run's time divided by the number of budgets.
     predictions : dict
         Only with ``return_predictions``.
     adversarial : dict
@@ -577,23 +594,29 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
     for est_name, est in ests:
         clean_ok = np.asarray(est.predict(X)) == y
         cert = _certify(est, X) if certify else None
-        for e in eps_grid:
+        joint = {}  # attack name -> its results at every budget, from one run
+        for atk_name, template in atks:
+            atk = _aim(template, est, float(eps_grid[0]), constraints, feature_scale, n_jobs)
+            if len(eps_grid) > 1 and hasattr(atk, "_attack_budgets") \
+                    and getattr(atk, "n_jobs", None) in (None, 1):
+                joint[atk_name] = (atk, *_run_attack(
+                    lambda: atk.fit(X, y)._attack_budgets(X, y, eps_grid), atk_name, est_name))
+        for b, e in enumerate(eps_grid):
             records.append(_record(est_name, e, CLEAN, clean_ok))
             worst = clean_ok.copy()
             for atk_name, template in atks:
-                atk = _aim(template, est, float(e), constraints, feature_scale, n_jobs)
-                start = time.perf_counter()
-                try:
-                    result = atk.fit(X, y)._attack(X, y)
-                except UnsupportedModelError as exc:
-                    # A white-box attack on a model without gradients, a tree
-                    # attack on a network: not applicable. Any other error is a bug.
-                    warnings.warn(f"{atk_name} does not apply to {est_name}: {exc}",
-                                  EvaluationWarning, stacklevel=2)
+                if atk_name in joint:
+                    atk, results, seconds = joint[atk_name]
+                    result, seconds = (None if results is None else results[b],
+                                       seconds / len(eps_grid))
+                else:
+                    atk = _aim(template, est, float(e), constraints, feature_scale, n_jobs)
+                    result, seconds = _run_attack(lambda: atk.fit(X, y)._attack(X, y),
+                                                  atk_name, est_name)
+                if result is None:
                     records.append(_record(est_name, e, atk_name, None))
                     bar.update()
                     continue
-                seconds = time.perf_counter() - start
                 X_adv = atk.encoder_.decode(result.X_adv, index=getattr(X, "index", None))
                 pred = np.asarray(est.predict(X_adv))
                 ok = pred == y

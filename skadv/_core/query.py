@@ -13,8 +13,9 @@ oracle call carries the points of *all* rows still running: the Python loop is
 over iterations (each one a model call), never over rows, and the bookkeeping
 between calls is vectorised NumPy in float64, the precision of the model.
 ``project(points, clean)`` makes candidates valid (feature constraints and,
-for Square, the budget) *before* they are queried, so no query is spent on a
-point the attack could not return.
+for Square, the budget: ``project(points, clean, eps)`` with each point's
+budget) *before* they are queried, so no query is spent on a point the attack
+could not return.
 
 Randomness is counter-based NumPy (:func:`row_seeds`, :func:`_sample`): one
 seed per row, derived from the attack's key and the row's global index, hashed
@@ -125,8 +126,10 @@ def square(loss_fn, x, *, key, eps, norm, max_queries, p_init, mutable, project,
         Clean rows.
     key : array-like
         PRNG key (JAX key or uint32 pair), or per-row seeds (:func:`row_seeds`).
-    eps : float
-        Budget in ``norm``, in the units of ``x``.
+    eps : float or ndarray of shape (n,)
+        Budget in ``norm``, in the units of ``x``; one per row runs several
+        budgets in one loop (a row repeated once per budget, with its seed,
+        gets what a run at that budget alone gives it).
     norm : {"inf", 2}
     max_queries : int
         Oracle queries per row, the clean point included.
@@ -135,7 +138,8 @@ def square(loss_fn, x, *, key, eps, norm, max_queries, p_init, mutable, project,
     mutable : ndarray of bool, shape (d,)
         Features the attack may change.
     project : callable
-        ``project(points, clean) -> valid points`` (constraints and budget).
+        ``project(points, clean, eps) -> valid points`` (constraints and
+        budget; ``eps`` of shape ``(m,)``, each point's budget).
     active : ndarray of bool, shape (n,), default=None
         Rows to attack (others are neither queried nor changed).
 
@@ -156,6 +160,7 @@ def square(loss_fn, x, *, key, eps, norm, max_queries, p_init, mutable, project,
     x = np.asarray(x, dtype=np.float64)
     n, d = x.shape
     keys = row_seeds(key, n)
+    eps = np.broadcast_to(np.asarray(eps, dtype=np.float64), (n,))
     q = np.zeros(n, dtype=np.int64)
     success = np.zeros(n, dtype=bool)
     x_best = x.copy()
@@ -186,10 +191,10 @@ def square(loss_fn, x, *, key, eps, norm, max_queries, p_init, mutable, project,
     # Start at a random vertex (L-inf) or a random point of the sphere (L2).
     r = _sample(keys, 0, (d,))
     sign = np.where(r < 0.5, -1.0, 1.0) * free
-    delta0 = eps * sign if norm == "inf" else eps * sign / np.sqrt(m)
+    delta0 = eps[:, None] * sign if norm == "inf" else eps[:, None] * sign / np.sqrt(m)
     rows = running()
     if rows.size:
-        evaluate(project(x[rows] + delta0[rows], x[rows]), rows)
+        evaluate(project(x[rows] + delta0[rows], x[rows], eps[rows]), rows)
 
     for i in range(1, max_queries):
         rows = running()
@@ -202,24 +207,26 @@ def square(loss_fn, x, *, key, eps, norm, max_queries, p_init, mutable, project,
         rank = _ranks(np.where(free, r[:, 0], 2.0))
         delta = x_best[rows] - x[rows]
         flip = np.where(r[:, 1] < 0.5, -1.0, 1.0)
+        e = eps[rows][:, None]
         if norm == "inf":
             window = rank < k
-            new = np.where(window, eps * flip, delta)
+            new = np.where(window, e * flip, delta)
             # Spend no query on a candidate equal to the current point.
             same = ~np.any(window & (new != delta), axis=1)
-            new[same] = np.where(window[same], -eps * np.sign(delta[same] + 1e-300), new[same])
+            new[same] = np.where(window[same], -e[same] * np.sign(delta[same] + 1e-300),
+                                 new[same])
         else:
             k = max(1, min(k, m // 2)) if m >= 2 else 1
             w1 = rank < k
             w2 = (rank >= k) & (rank < 2 * k)
             n1 = np.sqrt(np.sum(np.where(w1, delta, 0.0) ** 2, axis=1))
             n2 = np.sqrt(np.sum(np.where(w2, delta, 0.0) ** 2, axis=1))
-            spare = np.maximum(eps ** 2 - np.sum(delta ** 2, axis=1), 0.0)
+            spare = np.maximum(e[:, 0] ** 2 - np.sum(delta ** 2, axis=1), 0.0)
             mass = np.sqrt(n1 ** 2 + n2 ** 2 + spare)
             v = np.where(w1, delta / np.maximum(n1, 1e-12)[:, None] + flip / np.sqrt(k), 0.0)
             v = v / np.maximum(np.sqrt(np.sum(v * v, axis=1)), 1e-12)[:, None]
             new = np.where(w1, v * mass[:, None], np.where(w2, 0.0, delta))
-        evaluate(project(x[rows] + new, x[rows]), rows)
+        evaluate(project(x[rows] + new, x[rows], eps[rows]), rows)
     return x_best, success, q
 
 

@@ -266,6 +266,12 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         result : AttackResult
             ``X_adv`` in the encoded (all-numeric) space of the attack.
         """
+        X64, labels, y_idx, key, out_dtype, rows = self._prepare(X, y, row_ids, key)
+        return self._attack_rows(X64, labels, y_idx, key, out_dtype, rows)
+
+    def _prepare(self, X, y, row_ids, key):
+        """Checked rows, labels, key and row numbers of :meth:`_attack`:
+        ``(X float64, labels, y_idx, key, out_dtype, rows)``."""
         check_is_fitted(self, "scale_")
         X = self._validate_rows(X, reset=False)
         out_dtype = X.dtype
@@ -280,7 +286,7 @@ class BaseAttack(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 "instead.")
         if key is None:
             key = as_key(getattr(self, "random_state", None))
-        return self._attack_rows(X64, labels, y_idx, key, out_dtype, rows)
+        return X64, labels, y_idx, key, out_dtype, rows
 
     def _attack_rows(self, X, labels, y_idx, key, out_dtype, rows):
         """Attack and finalise rows ``X`` (float64), split across ``n_jobs``

@@ -9,6 +9,7 @@ DataFrame with categorical columns: they work in the pipeline's raw input space
 categories.
 """
 
+import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,15 +36,24 @@ class _QueryAttack(BaseAttack):
         classes = np.asarray(self.estimator.classes_)
         return np.clip(np.searchsorted(classes, labels), 0, len(classes) - 1)
 
-    def _project(self, eps):
-        """``project(U, U_clean)`` in scaled units: the base class's repair."""
+    def _project(self):
+        """``project(U, U_clean, eps=None)`` in scaled units: the base class's
+        repair, at each point's own budget (``eps`` of shape ``(m,)``) or none."""
         fc = self.constraints or FeatureConstraints()
         scale = self.scale_
 
-        def project(U, U_clean):
-            Z = fc.repair(U * scale, U_clean * scale, eps=eps, norm=self.norm_,
-                          scale=scale, arrays=self.constraints_)
-            return Z / scale
+        def repair(U, U_clean, e):
+            return fc.repair(U * scale, U_clean * scale, eps=e, norm=self.norm_,
+                             scale=scale, arrays=self.constraints_) / scale
+
+        def project(U, U_clean, eps=None):
+            if eps is None or eps.min() == eps.max():
+                return repair(U, U_clean, None if eps is None else float(eps[0]))
+            Z = np.empty_like(U, dtype=np.float64)
+            for e in np.unique(eps):
+                at = eps == e
+                Z[at] = repair(U[at], U_clean[at], float(e))
+            return Z
         return project
 
     def _is_adv(self, y_idx):
@@ -52,19 +62,21 @@ class _QueryAttack(BaseAttack):
             return pred == y_idx[rows] if self.targeted else pred != y_idx[rows]
         return is_adv
 
-    def _run(self, attack_batch, U, y_idx, key, rows):
-        """Run ``attack_batch(U, y_idx, keys, live) -> (U_adv, n_queries)`` over
-        fixed-size row batches; padded rows are marked not ``live`` (no queries).
+    def _run(self, attack_batch, U, y_idx, key, rows, *per_row):
+        """Run ``attack_batch(U, y_idx, keys, live, *per_row) -> (U_adv, n_queries)``
+        over fixed-size row batches (``per_row``: more arrays batched with the
+        rows); padded rows are marked not ``live`` (no queries).
         Returns ``(U_adv, {"n_queries_": ...})``."""
         keys = _bb.row_seeds(key, U.shape[0], rows)
         ids = np.arange(U.shape[0])
 
-        def batch(Ub, yb, kb, ib):
+        def batch(Ub, yb, kb, ib, *more):
             live = np.r_[True, ib[1:] != ib[:-1]]
-            return attack_batch(Ub, yb, kb, live)
+            return attack_batch(Ub, yb, kb, live, *more)
 
-        U_adv, n_queries = map_batches(batch, [U, y_idx, keys, ids], self.batch_size,
-                                       verbose=self.verbose, desc=type(self).__name__)
+        U_adv, n_queries = map_batches(batch, [U, y_idx, keys, ids, *per_row],
+                                       self.batch_size, verbose=self.verbose,
+                                       desc=type(self).__name__)
         return U_adv, {"n_queries_": n_queries.astype(np.int64)}
 
     def _fit_extra(self, X):
@@ -249,10 +261,39 @@ class SquareAttack(_QueryAttack):
         return S
 
     def _generate(self, U, y_idx, key, rows):
-        project = self._project(self.eps)
+        return self._search(U, y_idx, key, rows, np.full(len(U), float(self.eps)))
+
+    def _attack_budgets(self, X, y, budgets):
+        """One :class:`~skadv.attacks._base.AttackResult` per budget, from one search.
+
+        Every row runs once per budget and all of them share each step's
+        victim call: one call per step instead of one per step and budget (a
+        budget grid costs about one run on victims whose calls cost more than
+        their rows). Row ``i`` at budget ``e`` keeps its seed, so it gets the
+        draws, the queries and the result it gets at ``eps=e`` alone (up to a
+        victim whose scores change with the other rows of the batch).
+        """
+        X64, labels, y_idx, key, out_dtype, rows = self._prepare(X, y, None, None)
+        budgets = np.asarray(budgets, dtype=np.float64).ravel()
+        n, k = len(X64), len(budgets)
+        U = np.tile((X64 / self.scale_).astype(self._work_dtype), (k, 1))
+        U_adv, extras = self._search(U, np.tile(y_idx, k), key, np.tile(rows, k),
+                                     np.repeat(budgets, n))
+        X_adv = np.asarray(U_adv, dtype=np.float64) * self.scale_
+        results = []
+        for b, e in enumerate(budgets):
+            part = slice(b * n, (b + 1) * n)
+            at = copy.copy(self)  # the fitted attack at this budget
+            at.eps = float(e)
+            results.append(at._finalize(X64, X_adv[part], labels, out_dtype,
+                                        {name: v[part] for name, v in extras.items()}))
+        return results
+
+    def _search(self, U, y_idx, key, rows, eps):
+        project = self._project()
         mutable = np.asarray(self.constraints_.mutable, bool)
 
-        def attack_batch(Ub, yb, kb, live):
+        def attack_batch(Ub, yb, kb, live, eb):
             def loss_fn(P, rows):
                 S = self._victim_scores(P * self.scale_)
                 yr = yb[rows]
@@ -267,12 +308,12 @@ class SquareAttack(_QueryAttack):
                 return own - other, pred != yr
 
             U_adv, _, nq = _bb.square(
-                loss_fn, Ub, key=kb, eps=self.eps, norm=self.norm_,
+                loss_fn, Ub, key=kb, eps=eb, norm=self.norm_,
                 max_queries=self.max_queries, p_init=self.p_init, mutable=mutable,
                 project=project, active=live)
             return U_adv, nq
 
-        return self._run(attack_batch, U, y_idx, key, rows)
+        return self._run(attack_batch, U, y_idx, key, rows, eps)
 
 
 SquareAttack.__doc__ = SquareAttack.__doc__.replace("{shared}", _SHARED_DOC.strip())
@@ -414,7 +455,7 @@ class HopSkipJumpAttack(_QueryAttack):
         return lo, hi
 
     def _generate(self, U, y_idx, key, rows):
-        project = self._project(None)
+        project = self._project()
         mutable = np.asarray(self.constraints_.mutable, bool)
         box = self._box()
 

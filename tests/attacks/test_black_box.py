@@ -362,3 +362,32 @@ def test_core_imports_no_sklearn():
     names += [n.module or "" for n in ast.walk(ast.parse(src))
               if isinstance(n, ast.ImportFrom)]
     assert not any(n.split(".")[0] == "sklearn" for n in names)
+
+
+@pytest.mark.parametrize("norm", ["inf", 2])
+def test_square_over_a_budget_grid_equals_one_run_per_budget(victims, cancer, norm):
+    """robustness_report runs Square once for all budgets: same rows, queries and
+    accuracy as a run per budget, with one victim call per step, not per budget."""
+    from skadv.evaluation import robustness_report
+
+    Xtr, _, X, y = cancer
+    X, Xtr = X.copy(), Xtr.copy()
+    X[:, 2], Xtr[:, 2] = np.round(X[:, 2]), np.round(Xtr[:, 2])
+    fc = _constraints(np.vstack([Xtr, X]))
+    grid = [0.2, 0.5, 1.0] if norm == "inf" else [1.0, 3.0, 6.0]
+    rec = Recorder(victims["rf"]).fit()
+    atk = SquareAttack(norm=norm, max_queries=80, random_state=1)
+    kw = dict(attacks={"sq": atk}, constraints=fc, feature_scale="std",
+              return_adversarial=True)
+    joint, adv = robustness_report({"rf": rec}, X, y, eps=grid, **kw)
+    calls = len(rec.batches_)
+    for e in grid:
+        one, adv_one = robustness_report({"rf": victims["rf"]}, X, y, eps=[e], **kw)
+        np.testing.assert_array_equal(adv[("rf", e, "sq")], adv_one[("rf", e, "sq")])
+        pick = lambda r: r[(r.eps == e) & (r.attack == "sq")][  # noqa: E731
+            ["accuracy", "median_perturbation", "mean_queries"]].to_numpy()
+        np.testing.assert_array_equal(pick(joint), pick(one))
+    acc = joint[joint.attack == "sq"].accuracy.to_numpy()
+    assert acc[0] > acc[-1]  # the budgets differ: the test is not decided by one of them
+    # one call per step for all budgets (+ the clean and final predicts)
+    assert calls <= 80 + 10
