@@ -70,139 +70,162 @@ is its own per-point timer. Build it with ``make lt_attack`` (g++, libboost
 thread/system/filesystem). The helpers (timing, tables, ART wrappers, the
 LT-Attack runner) are in ``_tree_bench_common.py``.
 
-What the measured run says (below). GreedyTreeAttack is 1.01-1.24x the
-exact distance (mean per model; single rows up to 8.9x) and 1.7-350x faster
-than the exact MILP; on HistGradientBoosting it is only 1.7-11x faster.
-LT-Attack (published settings, 1 thread) is closer to the exact radius than
-skadv's greedy everywhere it runs: 1.00-1.07x exact against greedy's
-1.01-1.24x (greedy/LT 1.01-1.17) on LT-Attack's own forests and on the part 1
-XGBoost models; it is 1.6-3.8x slower than greedy per row on the 20-tree
-XGBoost models of part 1 and 1.2-8x faster on LT-Attack's 4-, 25- and
-100-tree forests (greedy fitted on the 500 test rows). The bound never exceeded the exact radius;
-ART's clique bound is unsound on scikit-learn random forests (9-10 of 20 rows
-above the exact radius) and elsewhere equals or is slightly below skadv's
-bound at the same settings, 8-47x slower. A few rows have a confirmed greedy or LT-Attack point
-1e-6 to 7e-5 (relative) closer than ExactTreeAttack's ``minimal_distance_``:
-the exact attack misses the optimum there by that much ("g < exact").
+The measured run and what it says are in the Measured section below (an
+earlier summary here, from before the ball search, no longer held).
 
 Measured
 --------
-2026-12-07, 12:24-12:35 UTC, main at c9bc327 (GreedyTreeAttack's ball search,
-the exact MILP's scaled objective), on the 2-core machine while the test suite
-and a study ran beside it (load average 3-5: times are noisy, but each ratio
-compares methods timed in the same run); LT-Attack built with make from
-chong-z/tree-ensemble-attack, 1 thread. Two runs, the libraries and the peers::
+2026-12-07, 15:15-15:25 UTC, branch greedy-l2 at 0e0a244 (L2/L1: exchanges on
+the trees instead of the walks, 4 bisected radii), the libraries in all three
+norms, on the 2-core machine with other work beside it (load average 3.5-5:
+times are noisy, but each ratio compares methods timed in the same run);
+LT-Attack not run in it. The peers (part 4) are from the earlier run,
+2026-12-07, 12:24-12:35 UTC, main at c9bc327, with LT-Attack built with make
+from chong-z/tree-ensemble-attack, 1 thread::
 
-    LT_ATTACK_BIN=/tmp/lt-attack/lt_attack OMP_NUM_THREADS=1 python -u benchmarks/bench_trees.py --skip peers
+    OMP_NUM_THREADS=1 python -u benchmarks/bench_trees.py --skip peers --norms inf 2 1
     LT_ATTACK_BIN=/tmp/lt-attack/lt_attack OMP_NUM_THREADS=1 python -u benchmarks/bench_trees.py --skip libraries
 
-What it says. In L-inf the greedy attack's mean distance is 1.000-1.033x the
-exact radius on all 18 models (worst row 1.56x), 28-160x faster than the
-exact attack, never below it. In L2 it is 1.000-1.115x (breast_cancer's
-random forest the one above 1.10) and 11-82x faster: the exact L2 MILP is
-faster than L-inf's, and the L2 search walks before and after its ball
-search. Against LT-Attack (1 thread) on the XGBoost models it is as close or
-closer (0.96-1.03x LT-Attack's distance) and 1.7-3.5x faster; on LT-Attack's
-own forests it is closer in L-inf on all three (0.947-1.000x) and within
-0.995-1.025x in L2, faster except on the 100-tree ijcnn forest (0.84-1.05x).
-The rows where an attack is below the exact radius by 2e-6 (breast_cancer_rf,
-L-inf; LT-Attack's own check) are open: the MILP's tolerance is stated as
-1e-9 relative, so one such row remains to explain.
+What it says. The greedy attack's mean distance is within 1.10x of the exact
+radius on all 18 models in every norm, never below it: L-inf 1.000-1.033x
+(worst row 1.56x), 22-210x faster than the exact attack; L2 1.000-1.052x
+(worst row 1.34x), 13.5-80x faster; L1 1.000-1.076x (worst row 1.65x),
+22-200x faster. Two L2 models miss the 20x speed floor: breast_cancer's
+LightGBM (13.5x) and CatBoost (17.9x), where the exact L2 MILP takes only
+115-121 ms a row and the exchanges from the three starts cost most of
+greedy's 6-9 ms. (Before, on main: L2 1.000-1.115x, 11-82x, 8 models under
+20x; L1, measured once with a throwaway script, up to 1.20x on breast_cancer's
+random forest.) In the certified radii, the L1 bound of breast_cancer's random
+forest is 0.777x the exact radius on average, below the 0.8 floor (the bound
+is not part of this change). ART's clique bound is unsound on scikit-learn
+random forests (9-10 of 20 rows above the exact radius) and elsewhere equals
+or is slightly below skadv's bound at the same settings (part 3a). Against
+LT-Attack (1 thread; the earlier run, so main's greedy, before the
+exchanges) on the XGBoost models the greedy attack was as close or closer (0.96-1.03x LT-Attack's
+distance) and 1.7-3.5x faster; on LT-Attack's own forests it was closer in
+L-inf on all three (0.947-1.000x) and within 0.995-1.025x in L2, faster except
+on the 100-tree ijcnn forest (0.84-1.05x). The rows where an attack is below
+the exact radius by 2e-6 (breast_cancer_rf, L-inf; LT-Attack's own check) are
+open: the MILP's tolerance is stated as 1e-9 relative, so one such row remains
+to explain.
 
     ## 1. Attacks on 20-tree depth-4 ensembles (20 held-out rows, features in [0, 1]; ms/row of transform after fit and a warm-up)
 
-    data                 model                         norm  rows  exact ms/row  exact mean  greedy ms/row  greedy mean  greedy success  greedy/exact  max g/e  g < exact (bug)     <= 1.1  exact/greedy time     >= 20x
-    --------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------
-    breast_cancer        sklearn GradientBoosting      Linf    20         304.6      0.0937           2.46       0.0937            1.00         1.000    1.000       0 met True   met True              123.6   met True
-    breast_cancer        sklearn GradientBoosting      L2      20         134.0      0.1073          12.05       0.1073            1.00         1.000    1.000       0 met True   met True               11.1  met False
-    breast_cancer        sklearn RandomForest          Linf    20         895.9      0.1121          17.72       0.1158            1.00         1.033    1.564       0 met True   met True               50.6   met True
-    breast_cancer        sklearn RandomForest          L2      20         852.8      0.1961          27.58       0.2187            1.00         1.115    1.392       0 met True  met False               30.9   met True
-    breast_cancer        sklearn HistGradientBoosting  Linf    20         245.8      0.1428           8.72       0.1428            1.00         1.000    1.000       0 met True   met True               28.2   met True
-    breast_cancer        sklearn HistGradientBoosting  L2      20         357.5      0.2178          19.71       0.2230            1.00         1.024    1.123       0 met True   met True               18.1  met False
-    breast_cancer        XGBoost                       Linf    20         249.5      0.1279           8.34       0.1279            1.00         1.000    1.000       0 met True   met True               29.9   met True
-    breast_cancer        XGBoost                       L2      20         454.3      0.1990          18.27       0.2114            1.00         1.062    1.212       0 met True   met True               24.9   met True
-    breast_cancer        LightGBM                      Linf    20         253.3      0.1473           7.68       0.1473            1.00         1.000    1.000       0 met True   met True               33.0   met True
-    breast_cancer        LightGBM                      L2      20         272.4      0.2130          15.75       0.2156            1.00         1.012    1.097       0 met True   met True               17.3  met False
-    breast_cancer        CatBoost                      Linf    20         396.0      0.0892           7.98       0.0907            1.00         1.017    1.179       0 met True   met True               49.6   met True
-    breast_cancer        CatBoost                      L2      20         182.8      0.1395          13.40       0.1452            1.00         1.040    1.172       0 met True   met True               13.6  met False
-    make_classification  sklearn GradientBoosting      Linf    20         689.8      0.0968           4.32       0.0974            1.00         1.006    1.256       0 met True   met True              159.7   met True
-    make_classification  sklearn GradientBoosting      L2      20         260.4      0.1172           7.77       0.1187            1.00         1.013    1.249       0 met True   met True               33.5   met True
-    make_classification  sklearn RandomForest          Linf    20        1382.5      0.1110          13.32       0.1134            1.00         1.022    1.282       0 met True   met True              103.8   met True
-    make_classification  sklearn RandomForest          L2      20         850.9      0.1487          10.43       0.1595            1.00         1.073    1.259       0 met True   met True               81.6   met True
-    make_classification  sklearn HistGradientBoosting  Linf    20         320.1      0.1145           3.75       0.1167            1.00         1.019    1.464       0 met True   met True               85.3   met True
-    make_classification  sklearn HistGradientBoosting  L2      20         148.2      0.1378           8.90       0.1379            1.00         1.000    1.004       0 met True   met True               16.6  met False
-    make_classification  XGBoost                       Linf    20         490.6      0.0909           4.34       0.0909            1.00         1.000    1.000       0 met True   met True              113.0   met True
-    make_classification  XGBoost                       L2      20         423.0      0.1245           6.65       0.1310            1.00         1.052    1.203       0 met True   met True               63.6   met True
-    make_classification  LightGBM                      Linf    20         376.3      0.1148           2.72       0.1148            1.00         1.000    1.000       0 met True   met True              138.3   met True
-    make_classification  LightGBM                      L2      20         231.1      0.1368           5.85       0.1392            1.00         1.017    1.125       0 met True   met True               39.5   met True
-    make_classification  CatBoost                      Linf    20         397.2      0.0881           4.79       0.0899            1.00         1.020    1.263       0 met True   met True               82.8   met True
-    make_classification  CatBoost                      L2      20         149.0      0.1250           8.05       0.1296            1.00         1.037    1.286       0 met True   met True               18.5  met False
-    wine (3 classes)     sklearn GradientBoosting      Linf    20         114.0      0.0987           1.47       0.0997            1.00         1.010    1.118       0 met True   met True               77.5   met True
-    wine (3 classes)     sklearn GradientBoosting      L2      20         101.0      0.1110           3.92       0.1138            1.00         1.025    1.191       0 met True   met True               25.8   met True
-    wine (3 classes)     sklearn RandomForest          Linf    20         314.7      0.1326           4.84       0.1342            1.00         1.012    1.120       0 met True   met True               65.0   met True
-    wine (3 classes)     sklearn RandomForest          L2      20         639.5      0.1873           7.76       0.1911            1.00         1.021    1.111       0 met True   met True               82.4   met True
-    wine (3 classes)     sklearn HistGradientBoosting  Linf    20          82.1      0.1229           2.71       0.1229            1.00         1.000    1.000       0 met True   met True               30.3   met True
-    wine (3 classes)     sklearn HistGradientBoosting  L2      20         113.2      0.1334           5.81       0.1334            1.00         1.000    1.000       0 met True   met True               19.5  met False
-    wine (3 classes)     XGBoost                       Linf    20          81.3      0.1225           0.96       0.1225            1.00         1.000    1.000       0 met True   met True               84.8   met True
-    wine (3 classes)     XGBoost                       L2      20          66.6      0.1372           2.40       0.1379            1.00         1.005    1.034       0 met True   met True               27.7   met True
-    wine (3 classes)     LightGBM                      Linf    20          79.8      0.1182           2.54       0.1182            1.00         1.000    1.000       0 met True   met True               31.4   met True
-    wine (3 classes)     LightGBM                      L2      20          93.0      0.1288           5.98       0.1307            1.00         1.015    1.205       0 met True   met True               15.5  met False
-    wine (3 classes)     CatBoost                      Linf    20          89.9      0.1411           3.26       0.1444            1.00         1.024    1.337       0 met True   met True               27.6   met True
-    wine (3 classes)     CatBoost                      L2      20         128.0      0.1930           9.17       0.1971            1.00         1.021    1.083       0 met True   met True               14.0  met False
-
-    LT-Attack on the XGBoost models above (same rows; its own timer, 1 thread(s))
-
-    data                 method                        norm  rows  success  mean dist  / exact       < exact  greedy / LT  LT ms/row  greedy ms/row  LT time / greedy
-    -----------------------------------------------------------------------------------------------------------------------------------------------------------------
-    breast_cancer        LT-Attack (own check)         Linf    20     1.00     0.1328    1.038  1 (by 4e-06)        0.963      29.33           8.34              3.52
-    breast_cancer        LT-Attack (XGBoost confirms)  Linf    20     1.00     0.1328    1.038             0        0.963      29.33           8.34              3.52
-    breast_cancer        LT-Attack (own check)         L2      20     1.00     0.2057    1.034  1 (by 4e-06)        1.028      34.11          18.27              1.87
-    breast_cancer        LT-Attack (XGBoost confirms)  L2      20     1.00     0.2057    1.034             0        1.028      34.11          18.27              1.87
-    make_classification  LT-Attack (own check)         Linf    20     1.00     0.0912    1.003  3 (by 4e-06)        0.997       7.35           4.34              1.69
-    make_classification  LT-Attack (XGBoost confirms)  Linf    20     1.00     0.0912    1.003             0        0.997       7.35           4.34              1.69
-    make_classification  LT-Attack (own check)         L2      20     1.00     0.1271    1.021  2 (by 2e-06)        1.030      16.80           6.65              2.53
-    make_classification  LT-Attack (XGBoost confirms)  L2      20     1.00     0.1271    1.021             0        1.030      16.80           6.65              2.53
+    data                 model                         norm  rows  exact ms/row  exact mean  greedy ms/row  greedy mean  greedy success  greedy/exact  max g/e  g < exact (bug)    <= 1.1  exact/greedy time     >= 20x
+    -------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------
+    breast_cancer        sklearn GradientBoosting      Linf    20         125.3      0.0937           1.26       0.0937            1.00         1.000    1.000       0 met True  met True               99.5   met True
+    breast_cancer        sklearn GradientBoosting      L2      20          63.8      0.1073           3.03       0.1073            1.00         1.000    1.000       0 met True  met True               21.0   met True
+    breast_cancer        sklearn GradientBoosting      L1      20          57.7      0.1194           2.61       0.1194            1.00         1.000    1.000       0 met True  met True               22.1   met True
+    breast_cancer        sklearn RandomForest          Linf    20         320.1      0.1121           5.65       0.1158            1.00         1.033    1.564       0 met True  met True               56.6   met True
+    breast_cancer        sklearn RandomForest          L2      20         375.8      0.1961          10.66       0.2024            1.00         1.032    1.204       0 met True  met True               35.3   met True
+    breast_cancer        sklearn RandomForest          L1      20         719.0      0.3986           8.94       0.4289            1.00         1.076    1.401       0 met True  met True               80.4   met True
+    breast_cancer        sklearn HistGradientBoosting  Linf    20         104.5      0.1428           3.72       0.1428            1.00         1.000    1.000       0 met True  met True               28.1   met True
+    breast_cancer        sklearn HistGradientBoosting  L2      20         166.9      0.2178           6.06       0.2208            1.00         1.014    1.123       0 met True  met True               27.5   met True
+    breast_cancer        sklearn HistGradientBoosting  L1      20         262.9      0.3486           5.52       0.3486            1.00         1.000    1.000       0 met True  met True               47.6   met True
+    breast_cancer        XGBoost                       Linf    20         102.5      0.1279           3.97       0.1279            1.00         1.000    1.000       0 met True  met True               25.8   met True
+    breast_cancer        XGBoost                       L2      20         187.5      0.1990           5.95       0.2038            1.00         1.024    1.110       0 met True  met True               31.5   met True
+    breast_cancer        XGBoost                       L1      20         534.3      0.3483           5.38       0.3676            1.00         1.056    1.233       0 met True  met True               99.3   met True
+    breast_cancer        LightGBM                      Linf    20         128.7      0.1473           3.75       0.1473            1.00         1.000    1.000       0 met True  met True               34.4   met True
+    breast_cancer        LightGBM                      L2      20         121.1      0.2130           8.98       0.2151            1.00         1.010    1.097       0 met True  met True               13.5  met False
+    breast_cancer        LightGBM                      L1      20         296.8      0.3642           6.00       0.3647            1.00         1.001    1.012       0 met True  met True               49.5   met True
+    breast_cancer        CatBoost                      Linf    20         253.8      0.0892           3.98       0.0907            1.00         1.017    1.179       0 met True  met True               63.8   met True
+    breast_cancer        CatBoost                      L2      20         114.6      0.1395           6.40       0.1433            1.00         1.027    1.101       0 met True  met True               17.9  met False
+    breast_cancer        CatBoost                      L1      20         210.8      0.2573           5.60       0.2637            1.00         1.025    1.147       0 met True  met True               37.6   met True
+    make_classification  sklearn GradientBoosting      Linf    20         328.9      0.0968           1.56       0.0974            1.00         1.006    1.256       0 met True  met True              210.3   met True
+    make_classification  sklearn GradientBoosting      L2      20         112.7      0.1172           2.64       0.1179            1.00         1.006    1.249       0 met True  met True               42.7   met True
+    make_classification  sklearn GradientBoosting      L1      20         175.7      0.1476           3.14       0.1549            1.00         1.049    1.653       0 met True  met True               56.0   met True
+    make_classification  sklearn RandomForest          Linf    20         643.0      0.1110           3.73       0.1134            1.00         1.022    1.282       0 met True  met True              172.2   met True
+    make_classification  sklearn RandomForest          L2      20         402.5      0.1487           5.06       0.1564            1.00         1.052    1.240       0 met True  met True               79.6   met True
+    make_classification  sklearn RandomForest          L1      20         748.2      0.1989           4.35       0.2048            1.00         1.030    1.143       0 met True  met True              171.9   met True
+    make_classification  sklearn HistGradientBoosting  Linf    20         240.6      0.1145           3.00       0.1167            1.00         1.019    1.464       0 met True  met True               80.3   met True
+    make_classification  sklearn HistGradientBoosting  L2      20          88.2      0.1378           3.16       0.1379            1.00         1.000    1.004       0 met True  met True               27.9   met True
+    make_classification  sklearn HistGradientBoosting  L1      20         150.8      0.1698           2.73       0.1733            1.00         1.020    1.197       0 met True  met True               55.2   met True
+    make_classification  XGBoost                       Linf    20         408.8      0.0909           6.99       0.0909            1.00         1.000    1.000       0 met True  met True               58.5   met True
+    make_classification  XGBoost                       L2      20         351.5      0.1245           5.46       0.1289            1.00         1.035    1.153       0 met True  met True               64.3   met True
+    make_classification  XGBoost                       L1      20         646.9      0.1805           6.10       0.1846            1.00         1.023    1.123       0 met True  met True              106.1   met True
+    make_classification  LightGBM                      Linf    20         195.9      0.1148           2.45       0.1148            1.00         1.000    1.000       0 met True  met True               79.9   met True
+    make_classification  LightGBM                      L2      20         132.2      0.1368           3.23       0.1390            1.00         1.016    1.125       0 met True  met True               40.9   met True
+    make_classification  LightGBM                      L1      20         180.6      0.1695           3.04       0.1754            1.00         1.035    1.322       0 met True  met True               59.4   met True
+    make_classification  CatBoost                      Linf    20         214.0      0.0881           3.61       0.0899            1.00         1.020    1.263       0 met True  met True               59.4   met True
+    make_classification  CatBoost                      L2      20          80.7      0.1250           3.47       0.1302            1.00         1.042    1.339       0 met True  met True               23.2   met True
+    make_classification  CatBoost                      L1      20         175.5      0.1886           3.04       0.1927            1.00         1.022    1.524       0 met True  met True               57.7   met True
+    wine (3 classes)     sklearn GradientBoosting      Linf    20          68.7      0.0987           1.02       0.0997            1.00         1.010    1.118       0 met True  met True               67.5   met True
+    wine (3 classes)     sklearn GradientBoosting      L2      20          68.5      0.1110           1.84       0.1112            1.00         1.001    1.019       0 met True  met True               37.2   met True
+    wine (3 classes)     sklearn GradientBoosting      L1      20         102.4      0.1368           2.12       0.1370            1.00         1.001    1.014       0 met True  met True               48.4   met True
+    wine (3 classes)     sklearn RandomForest          Linf    20         177.8      0.1326           3.10       0.1342            1.00         1.012    1.120       0 met True  met True               57.3   met True
+    wine (3 classes)     sklearn RandomForest          L2      20         385.8      0.1873           5.22       0.1876            1.00         1.002    1.042       0 met True  met True               73.9   met True
+    wine (3 classes)     sklearn RandomForest          L1      20         815.3      0.2741           4.07       0.2790            1.00         1.018    1.133       0 met True  met True              200.4   met True
+    wine (3 classes)     sklearn HistGradientBoosting  Linf    20          36.8      0.1229           1.29       0.1229            1.00         1.000    1.000       0 met True  met True               28.6   met True
+    wine (3 classes)     sklearn HistGradientBoosting  L2      20          46.6      0.1334           2.23       0.1334            1.00         1.000    1.000       0 met True  met True               20.9   met True
+    wine (3 classes)     sklearn HistGradientBoosting  L1      20          55.4      0.1547           1.96       0.1547            1.00         1.000    1.000       0 met True  met True               28.3   met True
+    wine (3 classes)     XGBoost                       Linf    20          33.1      0.1225           0.93       0.1225            1.00         1.000    1.000       0 met True  met True               35.6   met True
+    wine (3 classes)     XGBoost                       L2      20          37.7      0.1372           1.70       0.1372            1.00         1.000    1.000       0 met True  met True               22.1   met True
+    wine (3 classes)     XGBoost                       L1      20          46.8      0.1584           1.60       0.1584            1.00         1.000    1.000       0 met True  met True               29.4   met True
+    wine (3 classes)     LightGBM                      Linf    20          46.8      0.1182           1.38       0.1182            1.00         1.000    1.000       0 met True  met True               33.9   met True
+    wine (3 classes)     LightGBM                      L2      20          45.7      0.1288           2.17       0.1307            1.00         1.015    1.205       0 met True  met True               21.0   met True
+    wine (3 classes)     LightGBM                      L1      20          58.5      0.1488           1.94       0.1488            1.00         1.000    1.000       0 met True  met True               30.1   met True
+    wine (3 classes)     CatBoost                      Linf    20          44.3      0.1411           2.00       0.1444            1.00         1.024    1.337       0 met True  met True               22.2   met True
+    wine (3 classes)     CatBoost                      L2      20          67.2      0.1930           2.15       0.1969            1.00         1.020    1.075       0 met True  met True               31.3   met True
+    wine (3 classes)     CatBoost                      L1      20         110.6      0.2774           3.00       0.2796            1.00         1.008    1.087       0 met True  met True               36.9   met True
 
     ## 2. Certified radii: tree_certified_radius bound (defaults) vs exact (MILP)
 
-    data                 model                         norm  rows  exact ms/row  bound ms/row  speed-up  mean b/e  min b/e    >= 0.8  rows > exact  never above  radii > attack dist  max |exact - attack|
-    ------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------
-    breast_cancer        sklearn GradientBoosting      Linf    20         265.2         19.00       14x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        sklearn GradientBoosting      L2      20         217.9         30.68        7x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        sklearn RandomForest          Linf    20         866.9         24.12       36x     1.000    1.000  met True          0/20     met True                 0/20               1.1e-02
-    breast_cancer        sklearn RandomForest          L2      20         860.9        368.37        2x     0.908    0.796  met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        sklearn HistGradientBoosting  Linf    20         266.9         10.75       25x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        sklearn HistGradientBoosting  L2      20         398.0        135.05        3x     0.945    0.832  met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        XGBoost                       Linf    20         200.0          9.75       21x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        XGBoost                       L2      20         404.0        155.02        3x     0.984    0.930  met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        LightGBM                      Linf    20         286.8         26.36       11x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        LightGBM                      L2      20         205.4        119.93        2x     0.983    0.895  met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        CatBoost                      Linf    20         371.2         26.38       14x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        CatBoost                      L2      20         179.7        187.54        1x     0.958    0.760  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn GradientBoosting      Linf    20         771.5         10.85       71x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn GradientBoosting      L2      20         253.9         23.05       11x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn RandomForest          Linf    20        1362.4         17.60       77x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn RandomForest          L2      20         899.7         49.61       18x     0.992    0.885  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn HistGradientBoosting  Linf    20         344.9          9.91       35x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn HistGradientBoosting  L2      20         127.8         30.87        4x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  XGBoost                       Linf    20         450.1          7.80       58x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  XGBoost                       L2      20         593.2         49.65       12x     0.981    0.832  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  LightGBM                      Linf    20         375.7         11.49       33x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  LightGBM                      L2      20         353.6         29.35       12x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  CatBoost                      Linf    20         303.2         10.52       29x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    make_classification  CatBoost                      L2      20         153.7         44.20        3x     0.993    0.924  met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn GradientBoosting      Linf    20         143.8          9.58       15x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn GradientBoosting      L2      20         111.2         16.65        7x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn RandomForest          Linf    20         267.6         17.70       15x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn RandomForest          L2      20         520.8         65.93        8x     0.996    0.950  met True          0/20     met True                 0/20               2.4e-02
-    wine (3 classes)     sklearn HistGradientBoosting  Linf    20          79.7          7.19       11x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn HistGradientBoosting  L2      20          77.4         13.41        6x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     XGBoost                       Linf    20          60.0          3.84       16x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     XGBoost                       L2      20          68.7         18.58        4x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     LightGBM                      Linf    20          84.8          4.87       17x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     LightGBM                      L2      20          90.5         25.43        4x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     CatBoost                      Linf    20         107.2          8.15       13x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     CatBoost                      L2      20         151.0         33.16        5x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    data                 model                         norm  rows  exact ms/row  bound ms/row  speed-up  mean b/e  min b/e     >= 0.8  rows > exact  never above  radii > attack dist  max |exact - attack|
+    -------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------
+    breast_cancer        sklearn GradientBoosting      Linf    20         144.2          6.42       22x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn GradientBoosting      L2      20          78.7          9.64        8x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn GradientBoosting      L1      20          69.6          7.80        9x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn RandomForest          Linf    20         341.9          9.20       37x     1.000    1.000   met True          0/20     met True                 0/20               1.1e-02
+    breast_cancer        sklearn RandomForest          L2      20         352.2        166.33        2x     0.908    0.796   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn RandomForest          L1      20         756.0        196.33        4x     0.777    0.584  met False          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn HistGradientBoosting  Linf    20         110.6          4.89       23x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn HistGradientBoosting  L2      20         166.3         49.36        3x     0.945    0.832   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn HistGradientBoosting  L1      20         251.6         46.39        5x     0.895    0.756   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        XGBoost                       Linf    20          92.6          4.97       19x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        XGBoost                       L2      20         194.3         62.40        3x     0.984    0.930   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        XGBoost                       L1      20         495.0        124.51        4x     0.959    0.839   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        LightGBM                      Linf    20         124.6          9.25       13x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        LightGBM                      L2      20          99.9         87.05        1x     0.983    0.895   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        LightGBM                      L1      20         285.1        115.47        2x     0.929    0.734   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        CatBoost                      Linf    20         258.5         19.36       13x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        CatBoost                      L2      20         126.2        123.54        1x     0.958    0.760   met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        CatBoost                      L1      20         225.4        130.42        2x     0.884    0.556   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn GradientBoosting      Linf    20         307.2          4.35       71x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn GradientBoosting      L2      20         101.0         11.37        9x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn GradientBoosting      L1      20         163.3         11.37       14x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn RandomForest          Linf    20         588.6          6.00       98x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn RandomForest          L2      20         481.5         30.10       16x     0.992    0.885   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn RandomForest          L1      20        1063.7         45.62       23x     0.994    0.882   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn HistGradientBoosting  Linf    20         218.0          6.00       36x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn HistGradientBoosting  L2      20          89.7         19.80        5x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn HistGradientBoosting  L1      20         146.2         11.76       12x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  XGBoost                       Linf    20         461.9          6.71       69x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  XGBoost                       L2      20         457.1         28.94       16x     0.981    0.832   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  XGBoost                       L1      20         758.5         40.82       19x     0.983    0.896   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  LightGBM                      Linf    20         193.2          4.93       39x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  LightGBM                      L2      20         155.7         13.91       11x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  LightGBM                      L1      20         196.8         11.63       17x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  CatBoost                      Linf    20         176.7          6.75       26x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  CatBoost                      L2      20          76.0         25.69        3x     0.993    0.924   met True          0/20     met True                 0/20               0.0e+00
+    make_classification  CatBoost                      L1      20         187.1         34.44        5x     0.974    0.673   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn GradientBoosting      Linf    20          66.7          4.61       14x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn GradientBoosting      L2      20          68.4         10.28        7x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn GradientBoosting      L1      20          95.8          9.84       10x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn RandomForest          Linf    20         168.5          9.03       19x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn RandomForest          L2      20         352.9         36.09       10x     0.996    0.950   met True          0/20     met True                 0/20               2.4e-02
+    wine (3 classes)     sklearn RandomForest          L1      20         801.3         45.05       18x     0.985    0.868   met True          0/20     met True                 0/20               5.8e-02
+    wine (3 classes)     sklearn HistGradientBoosting  Linf    20          38.1          3.06       12x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn HistGradientBoosting  L2      20          49.5         10.09        5x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn HistGradientBoosting  L1      20          53.9          9.81        5x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     XGBoost                       Linf    20          32.9          3.12       11x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     XGBoost                       L2      20          37.7          9.32        4x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     XGBoost                       L1      20          47.5         11.50        4x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     LightGBM                      Linf    20          44.2          3.83       12x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     LightGBM                      L2      20          50.5          8.80        6x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     LightGBM                      L1      20          64.6          9.31        7x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     CatBoost                      Linf    20          48.5          4.76       10x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     CatBoost                      L2      20          62.1         12.52        5x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     CatBoost                      L1      20         128.2         13.98        9x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
 
     ("radii > attack dist": rows where the bound or the exact radius exceeds the distance of a point ExactTreeAttack found and predict confirmed: must be 0; "max |exact - attack|": method="exact" against ExactTreeAttack's minimal_distance_, which agree but where a random forest's votes can tie at 0.5/0.5: the radius counts the tie, the attack needs a point predict flips)
 
@@ -210,86 +233,85 @@ L-inf; LT-Attack's own check) are open: the MILP's tolerance is stated as
 
     data                 model                         method                               rows  mean bound  / exact  rows > exact  ms/row  ART time / this
     --------------------------------------------------------------------------------------------------------------------------------------------------------
-    breast_cancer        sklearn GradientBoosting      ART clique                             20      0.0921    0.983          0/20   55.90              1.0
-    breast_cancer        sklearn GradientBoosting      skadv bound (ART's clique settings)    20      0.0937    1.000          0/20    6.75              8.3
-    breast_cancer        sklearn GradientBoosting      skadv bound (defaults)                 20      0.0937    1.000          0/20   15.89              3.5
-    breast_cancer        sklearn RandomForest          ART clique                             20      0.4500    4.016          9/20   59.27              1.0
-    breast_cancer        sklearn RandomForest          skadv bound (ART's clique settings)    20      0.1079    0.963          0/20    5.96              9.9
-    breast_cancer        sklearn RandomForest          skadv bound (defaults)                 20      0.1115    0.995          0/20   12.91              4.6
-    breast_cancer        sklearn HistGradientBoosting  skadv bound (ART's clique settings)    20      0.1361    0.953          0/20    6.85                -
-    breast_cancer        sklearn HistGradientBoosting  skadv bound (defaults)                 20      0.1428    1.000          0/20   13.45                -
-    breast_cancer        XGBoost                       ART clique                             20      0.1268    0.992          0/20  137.36              1.0
-    breast_cancer        XGBoost                       skadv bound (ART's clique settings)    20      0.1272    0.995          0/20    3.75             36.6
-    breast_cancer        XGBoost                       skadv bound (defaults)                 20      0.1279    1.000          0/20    9.85             13.9
-    breast_cancer        LightGBM                      ART clique                             20      0.1322    0.898          0/20  113.21              1.0
-    breast_cancer        LightGBM                      skadv bound (ART's clique settings)    20      0.1325    0.900          0/20    2.43             46.6
-    breast_cancer        LightGBM                      skadv bound (defaults)                 20      0.1473    1.000          0/20   14.49              7.8
-    breast_cancer        CatBoost                      skadv bound (ART's clique settings)    20      0.0850    0.953          0/20   13.64                -
-    breast_cancer        CatBoost                      skadv bound (defaults)                 20      0.0892    1.000          0/20   22.12                -
-    make_classification  sklearn GradientBoosting      ART clique                             20      0.0927    0.958          0/20  161.37              1.0
-    make_classification  sklearn GradientBoosting      skadv bound (ART's clique settings)    20      0.0930    0.961          0/20    4.59             35.2
-    make_classification  sklearn GradientBoosting      skadv bound (defaults)                 20      0.0968    1.000          0/20   13.09             12.3
-    make_classification  sklearn RandomForest          ART clique                             20      0.5000    4.506         10/20   79.20              1.0
-    make_classification  sklearn RandomForest          skadv bound (ART's clique settings)    20      0.0993    0.895          0/20    5.18             15.3
-    make_classification  sklearn RandomForest          skadv bound (defaults)                 20      0.1110    1.000          0/20    7.29             10.9
-    make_classification  sklearn HistGradientBoosting  skadv bound (ART's clique settings)    20      0.1104    0.964          0/20    2.52                -
-    make_classification  sklearn HistGradientBoosting  skadv bound (defaults)                 20      0.1145    1.000          0/20   11.68                -
-    make_classification  XGBoost                       ART clique                             20      0.0847    0.931          0/20  258.19              1.0
-    make_classification  XGBoost                       skadv bound (ART's clique settings)    20      0.0849    0.934          0/20    6.55             39.4
-    make_classification  XGBoost                       skadv bound (defaults)                 20      0.0909    1.000          0/20   11.89             21.7
-    make_classification  LightGBM                      ART clique                             20      0.1108    0.965          0/20  190.36              1.0
-    make_classification  LightGBM                      skadv bound (ART's clique settings)    20      0.1111    0.968          0/20    4.12             46.2
-    make_classification  LightGBM                      skadv bound (defaults)                 20      0.1148    1.000          0/20    6.93             27.5
-    make_classification  CatBoost                      skadv bound (ART's clique settings)    20      0.0850    0.964          0/20    7.81                -
-    make_classification  CatBoost                      skadv bound (defaults)                 20      0.0881    1.000          0/20    9.29                -
+    breast_cancer        sklearn GradientBoosting      ART clique                             20      0.0921    0.983          0/20   19.93              1.0
+    breast_cancer        sklearn GradientBoosting      skadv bound (ART's clique settings)    20      0.0937    1.000          0/20    2.69              7.4
+    breast_cancer        sklearn GradientBoosting      skadv bound (defaults)                 20      0.0937    1.000          0/20    6.15              3.2
+    breast_cancer        sklearn RandomForest          ART clique                             20      0.4500    4.016          9/20   25.52              1.0
+    breast_cancer        sklearn RandomForest          skadv bound (ART's clique settings)    20      0.1079    0.963          0/20    4.11              6.2
+    breast_cancer        sklearn RandomForest          skadv bound (defaults)                 20      0.1115    0.995          0/20    7.75              3.3
+    breast_cancer        sklearn HistGradientBoosting  skadv bound (ART's clique settings)    20      0.1361    0.953          0/20    2.43                -
+    breast_cancer        sklearn HistGradientBoosting  skadv bound (defaults)                 20      0.1428    1.000          0/20    5.68                -
+    breast_cancer        XGBoost                       ART clique                             20      0.1268    0.992          0/20   49.50              1.0
+    breast_cancer        XGBoost                       skadv bound (ART's clique settings)    20      0.1272    0.995          0/20    2.08             23.8
+    breast_cancer        XGBoost                       skadv bound (defaults)                 20      0.1279    1.000          0/20    4.78             10.3
+    breast_cancer        LightGBM                      ART clique                             20      0.1322    0.898          0/20  105.82              1.0
+    breast_cancer        LightGBM                      skadv bound (ART's clique settings)    20      0.1325    0.900          0/20    2.74             38.6
+    breast_cancer        LightGBM                      skadv bound (defaults)                 20      0.1473    1.000          0/20   10.36             10.2
+    breast_cancer        CatBoost                      skadv bound (ART's clique settings)    20      0.0850    0.953          0/20    8.91                -
+    breast_cancer        CatBoost                      skadv bound (defaults)                 20      0.0892    1.000          0/20   15.19                -
+    make_classification  sklearn GradientBoosting      ART clique                             20      0.0927    0.958          0/20   78.23              1.0
+    make_classification  sklearn GradientBoosting      skadv bound (ART's clique settings)    20      0.0930    0.961          0/20    2.78             28.1
+    make_classification  sklearn GradientBoosting      skadv bound (defaults)                 20      0.0968    1.000          0/20    4.79             16.3
+    make_classification  sklearn RandomForest          ART clique                             20      0.5000    4.506         10/20   71.82              1.0
+    make_classification  sklearn RandomForest          skadv bound (ART's clique settings)    20      0.0993    0.895          0/20    7.51              9.6
+    make_classification  sklearn RandomForest          skadv bound (defaults)                 20      0.1110    1.000          0/20    8.27              8.7
+    make_classification  sklearn HistGradientBoosting  skadv bound (ART's clique settings)    20      0.1104    0.964          0/20    2.54                -
+    make_classification  sklearn HistGradientBoosting  skadv bound (defaults)                 20      0.1145    1.000          0/20    6.05                -
+    make_classification  XGBoost                       ART clique                             20      0.0847    0.931          0/20  181.85              1.0
+    make_classification  XGBoost                       skadv bound (ART's clique settings)    20      0.0849    0.934          0/20    2.72             67.0
+    make_classification  XGBoost                       skadv bound (defaults)                 20      0.0909    1.000          0/20    5.60             32.4
+    make_classification  LightGBM                      ART clique                             20      0.1108    0.965          0/20   75.07              1.0
+    make_classification  LightGBM                      skadv bound (ART's clique settings)    20      0.1111    0.968          0/20    2.45             30.7
+    make_classification  LightGBM                      skadv bound (defaults)                 20      0.1148    1.000          0/20    5.01             15.0
+    make_classification  CatBoost                      skadv bound (ART's clique settings)    20      0.0850    0.964          0/20    4.66                -
+    make_classification  CatBoost                      skadv bound (defaults)                 20      0.0881    1.000          0/20    6.71                -
 
     ## 3b. ART's DecisionTreeAttack vs skadv's attacks on one DecisionTreeClassifier (ART's single output measured in each norm)
 
     data                 model                    method                                     rows  success  mean dist  / exact  < exact  ms/row  ART time / this
     ------------------------------------------------------------------------------------------------------------------------------------------------------------
-    breast_cancer        DecisionTree (depth 5)   skadv ExactTreeAttack Linf                   20     1.00     0.0766    1.000        0   10.49            0.033
-    breast_cancer        DecisionTree (depth 5)   skadv GreedyTreeAttack Linf                  20     1.00     0.0767    1.001        0    1.01            0.338
-    breast_cancer        DecisionTree (depth 5)   ART DecisionTreeAttack (measured in Linf)    20     1.00     0.1091    1.424        0    0.34            1.000
-    breast_cancer        DecisionTree (depth 5)   skadv ExactTreeAttack L2                     20     1.00     0.0797    1.000        0   13.06            0.026
-    breast_cancer        DecisionTree (depth 5)   skadv GreedyTreeAttack L2                    20     1.00     0.0797    1.000        0    2.27            0.151
-    breast_cancer        DecisionTree (depth 5)   ART DecisionTreeAttack (measured in L2)      20     1.00     0.1116    1.400        0    0.34            1.000
-    make_classification  DecisionTree (depth 13)  skadv ExactTreeAttack Linf                   20     1.00     0.0617    1.000        0   45.70            0.017
-    make_classification  DecisionTree (depth 13)  skadv GreedyTreeAttack Linf                  20     1.00     0.0635    1.029        0    1.06            0.720
-    make_classification  DecisionTree (depth 13)  ART DecisionTreeAttack (measured in Linf)    20     1.00     0.2184    3.540        0    0.76            1.000
-    make_classification  DecisionTree (depth 13)  skadv ExactTreeAttack L2                     20     1.00     0.0624    1.000        0   24.57            0.031
-    make_classification  DecisionTree (depth 13)  skadv GreedyTreeAttack L2                    20     1.00     0.0649    1.040        0    1.85            0.412
-    make_classification  DecisionTree (depth 13)  ART DecisionTreeAttack (measured in L2)      20     1.00     0.2348    3.761        0    0.76            1.000
-    wine (3 classes)     DecisionTree (depth 4)   skadv ExactTreeAttack Linf                   20     1.00     0.1296    1.000        0   27.90            0.043
-    wine (3 classes)     DecisionTree (depth 4)   skadv GreedyTreeAttack Linf                  20     1.00     0.1397    1.079        0    1.70            0.705
-    wine (3 classes)     DecisionTree (depth 4)   ART DecisionTreeAttack (measured in Linf)    20     1.00     0.2465    1.902        0    1.20            1.000
-    wine (3 classes)     DecisionTree (depth 4)   skadv ExactTreeAttack L2                     20     1.00     0.1373    1.000        0   41.29            0.029
-    wine (3 classes)     DecisionTree (depth 4)   skadv GreedyTreeAttack L2                    20     1.00     0.1471    1.072        0    1.66            0.723
-    wine (3 classes)     DecisionTree (depth 4)   ART DecisionTreeAttack (measured in L2)      20     1.00     0.2540    1.850        0    1.20            1.000
+    breast_cancer        DecisionTree (depth 5)   skadv ExactTreeAttack Linf                   20     1.00     0.0766    1.000        0    7.46            0.036
+    breast_cancer        DecisionTree (depth 5)   skadv GreedyTreeAttack Linf                  20     1.00     0.0767    1.001        0    0.35            0.770
+    breast_cancer        DecisionTree (depth 5)   ART DecisionTreeAttack (measured in Linf)    20     1.00     0.1091    1.424        0    0.27            1.000
+    breast_cancer        DecisionTree (depth 5)   skadv ExactTreeAttack L2                     20     1.00     0.0797    1.000        0    7.29            0.037
+    breast_cancer        DecisionTree (depth 5)   skadv GreedyTreeAttack L2                    20     1.00     0.0797    1.000        0    1.06            0.255
+    breast_cancer        DecisionTree (depth 5)   ART DecisionTreeAttack (measured in L2)      20     1.00     0.1116    1.400        0    0.27            1.000
+    breast_cancer        DecisionTree (depth 5)   skadv ExactTreeAttack L1                     20     1.00     0.0856    1.000        0    7.03            0.039
+    breast_cancer        DecisionTree (depth 5)   skadv GreedyTreeAttack L1                    20     1.00     0.0856    1.000        0    0.94            0.288
+    breast_cancer        DecisionTree (depth 5)   ART DecisionTreeAttack (measured in L1)      20     1.00     0.1152    1.346        0    0.27            1.000
+    make_classification  DecisionTree (depth 13)  skadv ExactTreeAttack Linf                   20     1.00     0.0617    1.000        0   28.19            0.012
+    make_classification  DecisionTree (depth 13)  skadv GreedyTreeAttack Linf                  20     1.00     0.0635    1.029        0    0.48            0.733
+    make_classification  DecisionTree (depth 13)  ART DecisionTreeAttack (measured in Linf)    20     1.00     0.2184    3.540        0    0.35            1.000
+    make_classification  DecisionTree (depth 13)  skadv ExactTreeAttack L2                     20     1.00     0.0624    1.000        0   14.97            0.023
+    make_classification  DecisionTree (depth 13)  skadv GreedyTreeAttack L2                    20     1.00     0.0624    1.000        0    1.18            0.295
+    make_classification  DecisionTree (depth 13)  ART DecisionTreeAttack (measured in L2)      20     1.00     0.2348    3.761        0    0.35            1.000
+    make_classification  DecisionTree (depth 13)  skadv ExactTreeAttack L1                     20     1.00     0.0630    1.000        0   15.84            0.022
+    make_classification  DecisionTree (depth 13)  skadv GreedyTreeAttack L1                    20     1.00     0.0630    1.000        0    1.24            0.282
+    make_classification  DecisionTree (depth 13)  ART DecisionTreeAttack (measured in L1)      20     1.00     0.2848    4.520        0    0.35            1.000
+    wine (3 classes)     DecisionTree (depth 4)   skadv ExactTreeAttack Linf                   20     1.00     0.1296    1.000        0   11.25            0.023
+    wine (3 classes)     DecisionTree (depth 4)   skadv GreedyTreeAttack Linf                  20     1.00     0.1397    1.079        0    0.24            1.090
+    wine (3 classes)     DecisionTree (depth 4)   ART DecisionTreeAttack (measured in Linf)    20     1.00     0.2465    1.902        0    0.26            1.000
+    wine (3 classes)     DecisionTree (depth 4)   skadv ExactTreeAttack L2                     20     1.00     0.1373    1.000        0   15.37            0.017
+    wine (3 classes)     DecisionTree (depth 4)   skadv GreedyTreeAttack L2                    20     1.00     0.1471    1.072        0    0.58            0.449
+    wine (3 classes)     DecisionTree (depth 4)   ART DecisionTreeAttack (measured in L2)      20     1.00     0.2540    1.850        0    0.26            1.000
+    wine (3 classes)     DecisionTree (depth 4)   skadv ExactTreeAttack L1                     20     1.00     0.1485    1.000        0   15.49            0.017
+    wine (3 classes)     DecisionTree (depth 4)   skadv GreedyTreeAttack L1                    20     1.00     0.1561    1.051        0    0.56            0.462
+    wine (3 classes)     DecisionTree (depth 4)   ART DecisionTreeAttack (measured in L1)      20     1.00     0.2685    1.808        0    0.26            1.000
 
     - ART clique on sklearn GradientBoosting: ART sums the trees without init_ (the prior log-odds)
     - ART clique on sklearn RandomForest: ART's binary rule tests the sign of summed class probabilities, which are never negative: every row gets 0 or its whole search range
     - ART clique on sklearn HistGradientBoosting: ART has no tree-reading wrapper for it (its clique verifier takes scikit-learn DT/ET/RF/GB, XGBoost and LightGBM)
-    - breast_cancer XGBoost Linf: LT-Attack attacked 20/20 rows; XGBoost's predict confirms its best point on 6, 20 after moving its points to float32 splits
-    - breast_cancer XGBoost L2: LT-Attack attacked 20/20 rows; XGBoost's predict confirms its best point on 7, 20 after moving its points to float32 splits
     - ART clique on XGBoost: ART ignores base_score (0.5 here, margin 0)
     - ART clique on LightGBM: ART's LightGBMClassifier refuses a binary booster (num_class 1); nb_classes patched to 2
     - ART clique on CatBoost: ART has no tree-reading wrapper for it (its clique verifier takes scikit-learn DT/ET/RF/GB, XGBoost and LightGBM)
-    - make_classification XGBoost Linf: LT-Attack attacked 20/20 rows; XGBoost's predict confirms its best point on 2, 20 after moving its points to float32 splits
-    - make_classification XGBoost L2: LT-Attack attacked 20/20 rows; XGBoost's predict confirms its best point on 2, 20 after moving its points to float32 splits
+    - LT-Attack: LT_ATTACK_BIN not set, not run
 
-    ## Floors: 170/180 met
-    - NOT met: exact/greedy time >= 20x breast_cancer sklearn GradientBoosting L2
-    - NOT met: greedy/exact <= 1.1 breast_cancer sklearn RandomForest L2
-    - NOT met: exact/greedy time >= 20x breast_cancer sklearn HistGradientBoosting L2
+    ## Floors: 267/270 met
+    - NOT met: bound/exact >= 0.8 breast_cancer sklearn RandomForest L1
     - NOT met: exact/greedy time >= 20x breast_cancer LightGBM L2
     - NOT met: exact/greedy time >= 20x breast_cancer CatBoost L2
-    - NOT met: exact/greedy time >= 20x make_classification sklearn HistGradientBoosting L2
-    - NOT met: exact/greedy time >= 20x make_classification CatBoost L2
-    - NOT met: exact/greedy time >= 20x wine (3 classes) sklearn HistGradientBoosting L2
-    - NOT met: exact/greedy time >= 20x wine (3 classes) LightGBM L2
-    - NOT met: exact/greedy time >= 20x wine (3 classes) CatBoost L2
 
-    (total 644 s)
+    (total 615 s)
 
     ## 4. Published peer models (../shared/peer_trees)
 

@@ -60,15 +60,18 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
     """Nearest adversarial cells by local search, from adversarial starting cells,
     rows batched.
 
-    Two searches. The *ball search* (with ``forest``) takes each row's
+    Three searches. The *ball search* (with ``forest``) takes each row's
     nearest adversarial state and bisects a radius below its distance -- in
     L-inf over the distances of the cells themselves, one of which is the
     exact radius; in L2/L1 on the line. Each probe is a steepest ascent of the
     adversarial margin over one-feature moves inside the ball, from the state
     pulled into it and from the clean cells; in L2/L1 a knapsack-greedy path
     from the clean cells (best margin gain per unit of added distance) is
-    tried as well. The *walk* moves a state closer to ``x0`` while it stays
-    adversarial, in tiers tried in order: one feature halfway or all the way
+    tried as well. The *exchanges* (L2/L1, with ``forest``) move an
+    adversarial state one feature back towards the clean cell while it stays
+    adversarial, or trade one feature's distance for a cheaper move of
+    another, scored on the trees. The *walk* moves a state closer to ``x0``
+    while it stays adversarial, in tiers tried in order: one feature halfway or all the way
     back to its clean cell, or the whole point shrunk towards ``x0``; else one
     feature one cell closer; else a binding feature one cell closer while
     another moves one cell either way within the current radius -- a step
@@ -76,8 +79,8 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
     Zhang et al.'s LT-Attack). The best adversarial move of the first tier
     that has one is taken; it stops at a local optimum; each tier is one
     oracle call for all states that reach it. L-inf runs the ball search
-    alone; L2/L1 walk, search the ball, and walk again; without ``forest``
-    only the walk runs.
+    alone; L2/L1 exchange from every start, search the ball from each row's
+    best state, and exchange again; without ``forest`` only the walk runs.
 
     Parameters
     ----------
@@ -144,11 +147,21 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
     walk = (is_adv, x0, own, scale, keys, integer, cmin, cmax, norm, precision, objective,
             max_iter)
     evals = np.zeros(n, np.int64)
-    if norm != "inf" or forest is None:
+    if forest is None:
         _walk(state, point, obj, row, *walk)
+    elif norm != "inf" and len(row):
+        # L2/L1: every start first descends by exchanges on the trees.
+        size = _chunk(keys)
+        for lo in range(0, len(row), size):
+            rs = row[lo:lo + size]
+            cost = _cell_costs(rs, x0, own, cmin, cmax, scale, keys, integer, precision)
+            state[lo:lo + size], e = _exchange(forest, state[lo:lo + size], own[rs], cost, y[rs],
+                                               targeted, norm, max_iter)
+            np.add.at(evals, rs, e)
+        point = realize(state, own[row], x0[row], keys, integer, precision)
+        obj = objective(state, point, row)
     if forest is not None and len(row):
-        # Each row's best state searches balls of shrinking radius; in L2/L1 it
-        # then walks again from where that leaves it.
+        # Each row's best state searches balls of shrinking radius.
         final = _distance((point - x0[row]) / scale, norm)
         best = np.full(n, np.inf)
         np.minimum.at(best, row, final)
@@ -163,8 +176,6 @@ def greedy_walk(is_adv, x0, starts, valid, *, keys, integer, scale, norm, cmin, 
                                         refine_steps)
             np.add.at(evals, rw[sl], e)
         ob = objective(st, pt, rw)
-        if norm != "inf":
-            _walk(st, pt, ob, rw, *walk)
         better = _less(ob, obj[pick])
         state[pick[better]], point[pick[better]] = st[better], pt[better]
     x_adv = x0.copy()
@@ -324,6 +335,7 @@ def _clip_into(cells, own, cost, budget):
                     np.where(cells < own, np.maximum(cells, own - left), own))
 
 
+_LP_PROBES = 4  # radii bisected in L2/L1 (the exchanges do the fine work)
 _SPREAD = 6  # evenly spaced cells tried per feature and step, beyond the ends and neighbours
 
 
@@ -436,8 +448,10 @@ def _refine(forest, state, rows, y, targeted, x0, own, cmin, cmax, scale, keys,
 
     The radius is bisected below the state's distance -- over the distances of
     the cells themselves in L-inf (the exact radius is one of them), on the
-    line in L2/L1 -- and each probe is a margin ascent from the state pulled
-    into the ball. With ``eps`` a state beyond it is probed at ``eps`` only.
+    line in L2/L1 (a few probes, then the knapsack path and the exchanges) --
+    and each probe is a margin ascent from the state pulled into the ball
+    and from the clean cells. With ``eps`` a state beyond it is probed at
+    ``eps`` only.
     Returns improved ``(state, point)``; every cell returned is adversarial.
     """
     m = len(state)
@@ -490,7 +504,7 @@ def _refine(forest, state, rows, y, targeted, x0, own, cmin, cmax, scale, keys,
                                                   axis=1))
     else:
         lo = np.zeros(m)
-        for _ in range(8):
+        for _ in range(_LP_PROBES):
             act = np.flatnonzero(best - lo > 1e-3 * best)
             if not act.size:
                 break
@@ -505,6 +519,8 @@ def _refine(forest, state, rows, y, targeted, x0, own, cmin, cmax, scale, keys,
         win = found & (dist < best)
         state[win] = cells[win]
         best[win] = dist[win]
+        state, e = _exchange(forest, state, o, cost, yy, targeted, norm, steps)
+        evals += e
     point = realize(state, o, x0[rows], keys, integer, precision)
     return state, point, evals
 
@@ -543,3 +559,90 @@ def _ratio_path(forest, own, cost, y, targeted, norm, steps):
         _move(forest, (cells, leaves, scores, margin, done, live), y, targeted, act, ai, cand,
               adv, np.where(adv, added[ai, aj, ac], -gain), gain > 0)
     return done, cells, evals
+
+
+def _exchange(forest, cells, own, cost, y, targeted, norm, rounds, width=6):
+    """Local search over adversarial cells in L2/L1, in place; returns ``(cells, evals)``.
+
+    Each round tries every one-feature move back towards the clean cell: the
+    cheapest that stays adversarial is taken; else the ``width`` back moves of
+    best saving per unit of margin lost are each followed by every one-feature
+    move, and the cheapest pair that is adversarial and nearer than the state
+    is taken (an exchange of one feature's distance for another's). A state
+    stops when neither finds anything.
+    """
+    m, d, C = cost.shape
+    piece = max(1, 2_000_000 // (d * C * width))  # bounds the (pairs, features, cells) tables
+    if m > piece:
+        evals = [_exchange(forest, cells[i:i + piece], own[i:i + piece], cost[i:i + piece],
+                           y[i:i + piece], targeted, norm, rounds, width)[1]
+                 for i in range(0, m, piece)]
+        return cells, np.concatenate(evals)
+    pc = _power(cost, norm)
+    leaves = forest.leaves(cells)
+    scores = forest.leaf_scores(leaves)
+    margin, live = forest.verdict(scores, y, targeted)
+    evals = np.ones(m, np.int64)
+    grid = np.arange(C)
+    for _ in range(rounds):
+        act = np.flatnonzero(live)
+        if not act.size:
+            break
+        cc = pc[act]
+        cur = np.take_along_axis(cc, cells[act][:, :, None], 2)[:, :, 0]
+        total = cur.sum(axis=1)
+        o, c = own[act][:, :, None], cells[act][:, :, None]
+        back = (grid >= np.minimum(o, c)) & (grid <= np.maximum(o, c)) & np.isfinite(cc)
+        ai, aj, ac = _moves(back, cells[act])
+        if not ai.size:
+            live[act] = False
+            break
+        cand, sc = forest.moved(cells, leaves, scores, act[ai], aj, ac)
+        mg, adv = forest.verdict(sc, y[act][ai], targeted)
+        evals += np.bincount(act[ai], minlength=m)
+        new = total[ai] - cur[ai, aj] + cc[ai, aj, ac]
+        fine = _first(ai, ~adv, new)
+        fine = fine[adv[fine]]
+        s = act[ai[fine]]
+        cells[s] = cand[fine]
+        # The rest: the best back moves, each repaired by one more move.
+        rest = np.setdiff1d(np.arange(len(act)), ai[fine])
+        keep = np.isin(ai, rest) & ~adv
+        bi, bcand, bnew = ai[keep], cand[keep], new[keep]
+        rate = (total[bi] - bnew) / np.maximum(margin[act[bi]] - mg[keep], 1e-12)
+        order = np.lexsort((-rate, bi))
+        bi, bcand, bnew = bi[order], bcand[order], bnew[order]
+        rank = np.arange(len(bi)) - np.searchsorted(bi, bi)
+        top = rank < width
+        bi, mid = bi[top], bcand[top]
+        moved = np.zeros(len(act), bool)
+        moved[ai[fine]] = True
+        if bi.size:
+            ml = forest.leaves(mid)
+            ms = forest.leaf_scores(ml)
+            mcur = np.take_along_axis(cc[bi], mid[:, :, None], 2)[:, :, 0]
+            slack = total[bi][:, None] * (1 - 1e-9) - (mcur.sum(axis=1)[:, None] - mcur)
+            fwd = cc[bi] < slack[:, :, None]
+            fi, fj, fc = _moves(fwd, mid)
+            if fi.size:
+                fcand, fsc = forest.moved(mid, ml, ms, fi, fj, fc)
+                fmg, fadv = forest.verdict(fsc, y[act][bi][fi], targeted)
+                evals += np.bincount(act[bi[fi]], minlength=m)
+                fnew = slack[fi, fj] - cc[bi[fi], fj, fc]   # saving against the state
+                owner = bi[fi]
+                pick = _first(owner, ~fadv, -fnew)
+                pick = pick[fadv[pick]]
+                cells[act[owner[pick]]] = fcand[pick]
+                moved[owner[pick]] = True
+        live[act[~moved]] = False
+        s = act[moved]
+        leaves[s] = forest.leaves(cells[s])
+        scores[s] = forest.leaf_scores(leaves[s])
+        margin[s], _ = forest.verdict(scores[s], y[s], targeted)
+    return cells, evals
+
+
+def _first(group, *keys):
+    """Index of each group's first element by ``keys`` (lexicographic, the first key first)."""
+    order = np.lexsort(tuple(reversed(keys)) + (group,))
+    return order[np.r_[True, group[order][1:] != group[order][:-1]]]

@@ -435,11 +435,12 @@ class GreedyTreeAttack(_TreeAttackMixin, _QueryAttack):
     found (in L-inf over the cells' own distances, one of which is the exact
     radius), and each probe is a steepest ascent of the adversarial margin
     over one-feature moves inside the ball, from the best point pulled into
-    it and from the clean point. In L2 and L1 a greedy walk towards the clean
-    point (one feature one cell closer, halfway or all the way back, the whole
-    point shrunk, or a step into a neighbouring leaf tuple) runs before and
-    after, and a knapsack-greedy path from the clean point (best margin gain
-    per unit of added distance) is tried too. All rows and their candidate
+    it and from the clean point. In L2 and L1 every start first descends by
+    exchanges (one feature back towards the clean point while the point stays
+    adversarial, or one feature's distance traded for a cheaper move of
+    another), a knapsack-greedy path from the clean point (best margin gain
+    per unit of added distance) is tried too, and the best point exchanges
+    again. All rows and their candidate
     moves are scored together on the victim's trees as read from the model,
     re-descending only the trees whose leaf a move leaves; the victim's own
     ``predict`` confirms every row returned (a row it disagrees on is searched
