@@ -596,9 +596,10 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
         cert = _certify(est, X) if certify else None
         joint = {}  # attack name -> its results at every budget, from one run
         for atk_name, template in atks:
+            if len(eps_grid) == 1 or not hasattr(template, "_attack_budgets"):
+                continue
             atk = _aim(template, est, float(eps_grid[0]), constraints, feature_scale, n_jobs)
-            if len(eps_grid) > 1 and hasattr(atk, "_attack_budgets") \
-                    and getattr(atk, "n_jobs", None) in (None, 1):
+            if getattr(atk, "n_jobs", None) in (None, 1):
                 joint[atk_name] = (atk, *_run_attack(
                     lambda: atk.fit(X, y)._attack_budgets(X, y, eps_grid), atk_name, est_name))
         for b, e in enumerate(eps_grid):

@@ -278,11 +278,8 @@ def _take_best(is_adv, cand, valid, act, row, state, point, obj, x0, own, keys, 
     ai, ci, pts, cobj = ai[adv], ci[adv], pts[adv], cobj[adv]
     if not ai.size:
         return improved
-    # best per state: sort by (state, objective...) and take the first of each state
-    keys_sort = [cobj[:, k] for k in range(cobj.shape[1] - 1, -1, -1)] + [ai]
-    order = np.lexsort(keys_sort)
-    first = np.r_[True, ai[order][1:] != ai[order][:-1]]
-    pick = order[first]
+    # best per state: the first of each state by (objective...)
+    pick = _first(ai, *cobj.T)
     s = act[ai[pick]]
     state[s] = cand[ai[pick], ci[pick]]
     point[s] = pts[pick]
@@ -428,8 +425,7 @@ def _move(forest, states, y, targeted, act, ai, cand, adv, rank, improves):
     candidate ``i`` (cells ``cand[i]``) belongs to state ``act[ai[i]]``.
     """
     cells, leaves, scores, margin, done, live = states
-    order = np.lexsort((rank, ~adv, ai))
-    first = order[np.r_[True, ai[order][1:] != ai[order][:-1]]]
+    first = _first(ai, ~adv, rank)
     s = act[ai[first]]
     take = adv[first] | improves[first]
     live[np.setdiff1d(act, s[take])] = False
