@@ -371,3 +371,35 @@ def test_greedy_within_ten_percent_of_exact_lp(norm):
     ratio = greedy.perturbation_ / exact.minimal_distance_
     assert np.all(ratio >= 1 - 1e-6)
     assert ratio.mean() <= 1.10
+
+
+PEER_FOREST = Path(__file__).resolve().parents[3] / "shared" / "peer_trees" / \
+    "tree-ensemble-attack"
+
+
+@pytest.mark.skipif(not PEER_FOREST.exists(), reason="peer models not available")
+def test_exact_never_above_a_confirmed_greedy_point_on_a_peer_forest():
+    # LT-Attack's 4-tree XGBoost forest on breast_cancer in [0, 1]: on one of
+    # these rows HiGHS broke an L-inf distance row by 5e-7 (within its
+    # absolute mip_feasibility_tolerance), so the "exact" point was 5e-7
+    # farther than the one GreedyTreeAttack found.
+    xgb = pytest.importorskip("xgboost")
+    from sklearn.datasets import load_svmlight_file
+
+    model = xgb.XGBClassifier()
+    model.load_model(str(PEER_FOREST / "random_forest" / "models"
+                         / "breast_cancer_rf.converted_xgb305.json"))
+    X, y = load_svmlight_file(str(PEER_FOREST / "data" / "breast_cancer_scale0.test"),
+                              n_features=11, zero_based=True)
+    X = X.toarray()
+    keep = np.flatnonzero(model.predict(X) == y)[:50]
+    R, pred = X[keep], y[keep]
+    exact = ExactTreeAttack(model, norm="inf").fit(X)
+    X_e = exact.transform(R)
+    X_g = GreedyTreeAttack(model, norm="inf", random_state=0).fit(X).transform(R)
+    d_e = np.abs(X_e - R).max(axis=1)
+    d_g = np.abs(X_g - R).max(axis=1)
+    flipped_e, flipped_g = model.predict(X_e) != pred, model.predict(X_g) != pred
+    assert flipped_e.all() and flipped_g.sum() >= 45
+    np.testing.assert_allclose(exact.minimal_distance_, d_e, rtol=1e-12)
+    assert np.all(d_e[flipped_g] <= d_g[flipped_g] * (1 + 1e-9))
