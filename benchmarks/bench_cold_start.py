@@ -28,7 +28,9 @@ wall and CPU seconds of the process, and per model the seconds its fit, its
 attacks and its certificate took (the study's own timers, from its
 ``report.md`` and ``results.json``); ``trace``, ``lower`` and ``compile``
 are JAX's compilation overhead over the whole study, as above (``compile``
-is a cache load when warm). On a shared machine compare runs made
+is a cache load when warm; with ``--study-jobs`` other than 1 they count
+the main process only: the models' workers compile in their own, counted in
+the CPU seconds). On a shared machine compare runs made
 in the same time window; ``--repeat`` runs the warm case more times.
 
 Measured (one run, ``--cases pgd-lr,pgd-mlp,at-epoch``, at ae37102, 2 cores
@@ -40,6 +42,18 @@ call's JAX overhead, warm, is trace 0.5-1.3 s, lower 0.4-0.8 s, cache load
 AT epoch's first fit loads three programs (``_glorot``, ``_init_state``,
 ``_epoch``) and PGD's program no longer hashes the row indices; results
 unchanged. Rerun on a quiet machine for ratios worth comparing.
+
+The default study (``--study-only --study-modes cold,warm --study-jobs=-1,1``,
+on the study-parallel branch at f7b73f0, quiet 2-core machine): with one
+worker per core (the command's default) 72.5 s cold and 49.4 s warm (132.9
+and 82.9 CPU seconds); serial 87.6 s cold and 67.0 s warm, of which 27.4 s
+cold and 1.5 s warm is XLA compiling or loading 119 programs. Per model,
+serial and warm, smoothing's attacks take 26.5 s (Square 13.7 s of it: every
+query is 100 noisy copies) and every other model 1.3-2.6 s of attacks, 0-3.5 s
+of fit (robust boosting's 3.5) and 0-1.2 s of certificate; in parallel,
+smoothing alone takes a worker 37 s (one thread instead of two) while the other
+ten models take the other one 30 s. So the study's critical path is smoothing:
+it is under 30 s only with fewer or cheaper noisy queries.
 
 Run::
 
@@ -66,7 +80,7 @@ EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "trace",
           "/jax/core/compile/backend_compile_duration": "compile"}
 
 
-def worker(case, library, quick, out=None):
+def worker(case, library, quick, out=None, n_jobs=-1):
     """In a fresh process: set up ``case``, time its first and warm calls."""
     from jax import monitoring
 
@@ -96,7 +110,7 @@ def worker(case, library, quick, out=None):
 
         t0 = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
-            code = cli(["study", "--out", out])
+            code = cli(["study", "--out", out, "--n-jobs", str(n_jobs)])
         if code:
             raise SystemExit(f"skadv study exited with {code}")
         print(json.dumps({"run": time.perf_counter() - t0, "import": t_import, **spent,
@@ -211,23 +225,25 @@ def study_breakdown(out):
     return rows
 
 
-def run_study(root, repeat, modes=("off", "cold", "warm"), keep=None):
+def run_study(root, repeat, modes=("off", "cold", "warm"), keep=None, jobs=(-1,)):
     """Time the default study in fresh processes; ``keep``: folder for its outputs."""
-    cache = os.path.join(root, "study")
     print("\nDefault `skadv study` in a fresh process, seconds")
-    print(f"  {'cache':<6} {'wall':>7} {'cpu':>7} {'import':>7} {'trace':>6} {'lower':>6} "
-          f"{'compile':>8} {'progs':>6}")
+    print(f"  {'jobs':>4} {'cache':<6} {'wall':>7} {'cpu':>7} {'import':>7} {'trace':>6} "
+          f"{'lower':>6} {'compile':>8} {'progs':>6}")
     breakdown = None
-    runs = [(m, "off" if m == "off" else cache) for m in modes if m != "warm"]
-    for i, (mode, c) in enumerate(runs + [("warm", cache)] * (repeat if "warm" in modes
-                                                               else 0)):
-        out, cpu = os.path.join(keep or root, f"study-{i}-{mode}"), []
-        stdout, wall = spawn([os.path.abspath(__file__), "--worker", "study", "--out", out],
-                             c, cpu)
-        r = json.loads(stdout.strip().splitlines()[-1])
-        print(f"  {mode:<6} {wall:7.1f} {cpu[0]:7.1f} {r['import']:7.1f} {r['trace']:6.1f} "
-              f"{r['lower']:6.1f} {r['compile']:8.1f} {r['programs']:6d}", flush=True)
-        breakdown = study_breakdown(out)
+    for n_jobs in jobs:
+        cache = os.path.join(root, f"study{n_jobs}")
+        runs = [(m, "off" if m == "off" else cache) for m in modes if m != "warm"]
+        for i, (mode, c) in enumerate(runs + [("warm", cache)] * (repeat if "warm" in modes
+                                                                   else 0)):
+            out, cpu = os.path.join(keep or root, f"study-{n_jobs}-{i}-{mode}"), []
+            stdout, wall = spawn([os.path.abspath(__file__), "--worker", "study", "--out", out,
+                                  "--n-jobs", str(n_jobs)], c, cpu)
+            r = json.loads(stdout.strip().splitlines()[-1])
+            print(f"  {n_jobs:>4} {mode:<6} {wall:7.1f} {cpu[0]:7.1f} {r['import']:7.1f} "
+                  f"{r['trace']:6.1f} {r['lower']:6.1f} {r['compile']:8.1f} "
+                  f"{r['programs']:6d}", flush=True)
+            breakdown = study_breakdown(out)
     print("\n  last run, per model (the study's timers)")
     print(f"  {'model':<16} {'fit':>6} {'attack':>7} {'certify':>8}")
     for name, r in breakdown.items():
@@ -250,18 +266,23 @@ def main():
     parser.add_argument("--study-modes", default="off,cold,warm",
                         help="cache modes of the study runs, in order")
     parser.add_argument("--keep", help="folder to keep the study's outputs in")
+    parser.add_argument("--study-jobs", default="-1",
+                        help="comma-separated --n-jobs of the study runs (-1: the "
+                             "command's default, one worker per core; 1: serial)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--library", default="skadv", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--n-jobs", type=int, default=-1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.library, args.quick, args.out)
+        worker(args.worker, args.library, args.quick, args.out, args.n_jobs)
         return
 
     root = tempfile.mkdtemp(prefix="skadv-bench-cache-")
     if args.study_only:
         try:
-            run_study(root, args.repeat, args.study_modes.split(","), args.keep)
+            run_study(root, args.repeat, args.study_modes.split(","), args.keep,
+                      [int(j) for j in args.study_jobs.split(",")])
         finally:
             shutil.rmtree(root, ignore_errors=True)
         return
@@ -295,7 +316,8 @@ def main():
             print(f"{case:<11} {r['off']:11.2f} {r['cold']:12.2f} {r['warm']:12.2f} "
                   f"{r['warm call']:10.1f}")
         if args.study:
-            run_study(root, args.repeat, args.study_modes.split(","), args.keep)
+            run_study(root, args.repeat, args.study_modes.split(","), args.keep,
+                      [int(j) for j in args.study_jobs.split(",")])
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -131,6 +131,9 @@ def build_parser():
     study.add_argument("--seed", type=int, default=0)
     study.add_argument("--quick", action="store_true",
                        help="small models, attacks and grid: a smoke test")
+    study.add_argument("--n-jobs", type=int, default=-1,
+                       help="models studied at once, in worker processes (default: "
+                            "-1, one per core; 1: in this process)")
     study.add_argument("--progress", action="store_true",
                        help="progress bars (default: when stderr is a terminal)")
     return parser
@@ -152,7 +155,7 @@ def main(argv=None):
         parser.error("--data needs --target COLUMN, the column to predict")
     kwargs = dict(defenses=args.defenses, attacks=args.attacks, eps=args.eps,
                   eps_unit=args.eps_unit, train_eps=args.train_eps, out=args.out,
-                  seed=args.seed, quick=args.quick, progress=progress,
+                  seed=args.seed, quick=args.quick, progress=progress, n_jobs=args.n_jobs,
                   test_size=args.test_size)
     if args.data is None:
         kwargs.update(dataset=args.dataset, max_rows=None)

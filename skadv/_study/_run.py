@@ -3,6 +3,7 @@
 :class:`Study` is the Python entry point the ``skadv study`` command calls.
 """
 
+import numbers
 import os
 import sys
 import time
@@ -12,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..exceptions import NotDifferentiableError
+from ..utils._parallel import safe_parallel
 from . import _registry as reg
 from ._data import StudyInputError
 from ._problem import EPS_UNITS, bundled_problem, table_problem
@@ -209,17 +211,24 @@ class Study:
     progress : bool, default=False
     stream : file, default=None
         Where the table is printed (``sys.stdout`` when None).
+    n_jobs : int, default=None
+        Models studied at once, each fitted, attacked and certified in a
+        joblib worker (loky processes; a dask.distributed cluster inside
+        ``joblib.parallel_config(backend="dask")``), the heaviest first.
+        Every number but the timings equals the serial run's. ``None``
+        means 1 unless in a :func:`joblib.parallel_config` context; ``-1``
+        means all processors (``skadv study``'s default).
     """
 
     def __init__(self, data=None, *, target=None, dataset="breast_cancer", test=None,
                  test_size=0.3, sep=",", model=None, constraints=None, defenses=None,
                  attacks=None, eps=None, eps_unit="std", train_eps=None, max_rows=500,
-                 out=None, seed=0, quick=False, progress=False, stream=None):
+                 out=None, seed=0, quick=False, progress=False, stream=None, n_jobs=None):
         self.data, self.target, self.dataset, self.test = data, target, dataset, test
         self.test_size, self.sep, self.model, self.constraints = test_size, sep, model, constraints
         self.defenses, self.attacks, self.eps, self.eps_unit = defenses, attacks, eps, eps_unit
         self.train_eps, self.max_rows, self.out, self.seed = train_eps, max_rows, out, seed
-        self.quick, self.progress, self.stream = quick, progress, stream
+        self.quick, self.progress, self.stream, self.n_jobs = quick, progress, stream, n_jobs
 
     # -- setup ------------------------------------------------------------
     def _problem(self):
@@ -278,14 +287,15 @@ class Study:
     def run(self):
         """Fit, attack, certify and write; returns a :class:`StudyResult`."""
         import pandas as pd
-        from sklearn.base import clone
-        from sklearn.exceptions import ConvergenceWarning
-        from threadpoolctl import threadpool_limits
+        from joblib import delayed, effective_n_jobs
 
-        from ..evaluation import _progress, robustness_report
-        from ._models import applicable
+        from ..evaluation import _progress
         from ._write import write_outputs
 
+        if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(
+                self.n_jobs, numbers.Integral) or self.n_jobs == 0):
+            raise ValueError(f"n_jobs must be a non-zero integer or None (-1: all "
+                             f"processors). Got n_jobs={self.n_jobs!r} instead.")
         stream = sys.stdout if self.stream is None else self.stream
         problem, model = self._problem()
         grid = self._grid()
@@ -298,69 +308,110 @@ class Study:
         factories = reg.attack_factories()
         templates = {a: factories[a](self.quick, self.seed, problem.n_classes)
                      for a in attacks}
-        models, timings = {}, {}
+        # The model whose attack the constraints are checked against, unconstrained.
+        first = None if problem.user_model else next(
+            (n for n in defenses if reg.DEFENSES[n].kind == "network"), None)
+        jobs = []
         if model is not None:
             label = os.path.basename(os.fspath(self.model)) if isinstance(
                 self.model, (str, os.PathLike)) else type(model).__name__
-            models[label] = model
-            timings[label] = [0.0, 0.0]
-        bar = _progress(len(defenses), self.progress, "training models")
-        reports, preds, advs, clean_pred = [], {}, {}, {}
-        # One OpenMP thread: the attacks query the models in small batches
-        # (Square: one call per step on the rows still running), where
-        # OpenMP's start-up and barriers cost more than a second thread gains,
-        # and on a shared machine its threads spin waiting for a core. On a
-        # loaded 2-core machine scikit-learn's HistGradientBoosting fits the
-        # bundled study's 398 rows in 0.23 s instead of 8.5 s and predicts 171
-        # rows 4.5x faster, with the same numbers (its sums do not depend on
-        # the thread count). The JAX models use no OpenMP; XGBoost and
-        # LightGBM are already given one thread.
-        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            # A model fitted without column names, given named rows.
-            warnings.filterwarnings("ignore", message="X has feature names")
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
-            for name in defenses:
-                est = clone(reg.DEFENSES[name].factory(settings, self.quick))
-                start = time.perf_counter()
-                models[name] = est.fit(problem.X_train, problem.y_train)
-                timings[name] = [time.perf_counter() - start, 0.0]
-                bar.update()
-            bar.close()
-            for name, est in models.items():
-                kinds = applicable(est, problem.X_test)
-                mine = {a: templates[a] for a in attacks if reg.ATTACK_APPLIES[a] in kinds}
-                clean_pred[name] = np.asarray(est.predict(problem.X_test)).reshape(-1)
-                if not mine:
-                    problem.notes.append(f"None of the attacks {attacks} applies to {name}.")
-                    continue
-                rep, p, a = robustness_report(
-                    {name: est}, problem.X_test, problem.y_test, attacks=mine, eps=grid,
-                    constraints=problem.constraints, feature_scale=problem.scale,
-                    verbose=self.progress, return_predictions=True, return_adversarial=True)
-                if "trees" in kinds:
-                    extra = _certified_trees(name, est, problem.X_test, problem.y_test,
-                                             grid, problem.scale)
-                    rep = pd.concat([rep, pd.DataFrame.from_records(extra)],
-                                    ignore_index=True)
-                reports.append(rep)
-                preds.update(p)
-                advs.update(a)
-                timings[name][1] = float(rep.time_s.sum())
-            first = next((n for n in defenses if reg.DEFENSES[n].kind == "network"), None)
-            if first is not None and not problem.user_model:
-                try:
-                    settings["unconstrained"] = _unconstrained_check(
-                        first, models[first], problem, settings["train_eps"], self.seed,
-                        self.quick)
-                except NotDifferentiableError:
-                    pass
+            jobs.append((label, model, False))
+        jobs += [(name, reg.DEFENSES[name].factory(settings, self.quick), True)
+                 for name in defenses]
+        names = [job[0] for job in jobs]
+        # The heaviest first, so that workers finish together.
+        order = sorted(range(len(jobs)), key=lambda i: -reg.weight(jobs[i][0]))
+        workers = min(effective_n_jobs(self.n_jobs), len(jobs))
+        bar = _progress(len(jobs), self.progress, "models")
+        args = (problem, grid, attacks, templates, settings, self.seed, self.quick)
+        if workers > 1:
+            runs = safe_parallel(workers, return_as="generator_unordered")(
+                delayed(_study_model)(*jobs[i], *args, first, False) for i in order)
+        else:
+            runs = (_study_model(*jobs[i], *args, first, self.progress) for i in order)
+        done = {}
+        for out in runs:
+            done[out["name"]] = out
+            bar.update()
+        bar.close()
+        models, timings, reports, preds, advs, clean_pred = {}, {}, [], {}, {}, {}
+        for name in names:  # in the order of the table, whatever finished first
+            out = done[name]
+            models[name], timings[name], clean_pred[name] = (
+                out["model"], out["timing"], out["clean_pred"])
+            problem.notes.extend(out["notes"])
+            if out["report"] is not None:
+                reports.append(out["report"])
+                preds.update(out["preds"])
+                advs.update(out["advs"])
+            if name == first:
+                settings["unconstrained"] = out["unconstrained"]
         report = pd.concat(reports, ignore_index=True)
         examples = _examples(problem, list(models), grid, preds, advs, clean_pred)
         columns = _column_moves(problem, examples)
         paths = write_outputs(self.out, problem, settings, report, examples, columns,
                               timings, grid, defenses, self.quick, stream)
         return StudyResult(report, examples, columns, paths)
+
+
+def _study_model(name, est, fit, problem, grid, attacks, templates, settings, seed, quick,
+                 first, verbose):
+    """One model of a study, fitted (when ``fit``), attacked and certified.
+
+    Runs in the study's process or in a joblib worker (the arguments and the
+    returned dict pickle): every number equals the serial run's.
+    """
+    import pandas as pd
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
+    from ..evaluation import robustness_report
+    from ._models import applicable
+
+    out = {"name": name, "report": None, "preds": {}, "advs": {}, "notes": [],
+           "unconstrained": None}
+    # One OpenMP thread: the attacks query the models in small batches
+    # (Square: one call per step on the rows still running), where
+    # OpenMP's start-up and barriers cost more than a second thread gains,
+    # and on a shared machine its threads spin waiting for a core. On a
+    # loaded 2-core machine scikit-learn's HistGradientBoosting fits the
+    # bundled study's 398 rows in 0.23 s instead of 8.5 s and predicts 171
+    # rows 4.5x faster, with the same numbers (its sums do not depend on
+    # the thread count). The JAX models use no OpenMP; XGBoost and
+    # LightGBM are already given one thread.
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        # A model fitted without column names, given named rows.
+        warnings.filterwarnings("ignore", message="X has feature names")
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        start = time.perf_counter()
+        if fit:
+            est = clone(est).fit(problem.X_train, problem.y_train)
+        out["model"], out["timing"] = est, [time.perf_counter() - start if fit else 0.0, 0.0]
+        kinds = applicable(est, problem.X_test)
+        mine = {a: templates[a] for a in attacks if reg.ATTACK_APPLIES[a] in kinds}
+        out["clean_pred"] = np.asarray(est.predict(problem.X_test)).reshape(-1)
+        if not mine:
+            out["notes"].append(f"None of the attacks {attacks} applies to {name}.")
+        else:
+            rep, out["preds"], out["advs"] = robustness_report(
+                {name: est}, problem.X_test, problem.y_test, attacks=mine, eps=grid,
+                constraints=problem.constraints, feature_scale=problem.scale,
+                verbose=verbose, return_predictions=True, return_adversarial=True)
+            if "trees" in kinds:
+                extra = _certified_trees(name, est, problem.X_test, problem.y_test,
+                                         grid, problem.scale)
+                rep = pd.concat([rep, pd.DataFrame.from_records(extra)], ignore_index=True)
+            out["report"] = rep
+            out["timing"][1] = float(rep.time_s.sum())
+        if name == first:
+            try:
+                out["unconstrained"] = _unconstrained_check(
+                    name, est, problem, settings["train_eps"], seed, quick)
+            except NotDifferentiableError:
+                pass
+    return out
 
 
 def study(data=None, **kwargs):

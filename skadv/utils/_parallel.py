@@ -37,7 +37,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from ._jax import batch_shape
 
 __all__ = ["N_JOBS_DOC", "dask_cluster", "limit_worker_threads", "map_row_chunks",
-           "row_chunks"]
+           "row_chunks", "safe_parallel"]
 
 # The n_jobs entry of the attacks' docstrings, written once (4-space indent).
 N_JOBS_DOC = """n_jobs : int, default=None
@@ -164,14 +164,23 @@ def map_row_chunks(fn, chunks, arrays, *args, n_jobs=None):
         One per chunk, in chunk order.
     """
     tasks = (delayed(fn)(a, b, *[x[a:b] for x in arrays], *args) for a, b in chunks)
+    return safe_parallel(n_jobs, stacklevel=4)(tasks)
+
+
+def safe_parallel(n_jobs, stacklevel=3, **kwargs):
+    """``joblib.Parallel(n_jobs, **kwargs)`` on the active backend, unless it forks.
+
+    A forking backend is replaced by loky, with a warning, once JAX has
+    started in this process (see the module docstring).
+    """
     if _forks() and _jax_started():
         warnings.warn(
             "joblib's 'multiprocessing' backend forks this process, which already "
             "runs JAX (multithreaded): a forked worker can deadlock. Running on "
             "'loky' instead; use joblib.parallel_config(backend='loky') or "
-            "backend='dask' to silence this.", RuntimeWarning, stacklevel=3)
-        return Parallel(n_jobs=n_jobs, backend="loky")(tasks)
-    return Parallel(n_jobs=n_jobs)(tasks)
+            "backend='dask' to silence this.", RuntimeWarning, stacklevel=stacklevel)
+        return Parallel(n_jobs=n_jobs, backend="loky", **kwargs)
+    return Parallel(n_jobs=n_jobs, **kwargs)
 
 
 def _distributed():
