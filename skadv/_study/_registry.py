@@ -12,7 +12,7 @@ from typing import Callable, NamedTuple
 
 __all__ = ["ATTACKS", "ATTACK_APPLIES", "ATTACK_KIND", "DEFENSES", "DEFAULT_ATTACKS",
            "QUICK_ATTACKS", "QUICK_DEFENSES", "USER_DEFENSES", "attack_factories",
-           "default_defenses", "tree_models_installed", "weight"]
+           "default_defenses", "tree_models_installed"]
 
 
 class Entry(NamedTuple):
@@ -21,6 +21,9 @@ class Entry(NamedTuple):
     # Run time relative to the others in the default study: a parallel study
     # starts the heaviest first (smoothing's every query is 100 noisy copies).
     weight: float = 1.0
+    # Attacks that a parallel study runs in a worker of their own, beside the
+    # model's other attacks (smoothing's Square is half of its time).
+    split_off: tuple = ()
 
 
 def _mlp(settings, quick):
@@ -121,19 +124,13 @@ DEFENSES = {
     "trades": Entry(_adversarial("trades", beta=6.0), "network"),
     "distillation": Entry(_distillation, "network"),
     "masking": Entry(_masking, "network"),
-    "smoothing": Entry(_smoothing, "network", weight=8.0),
+    "smoothing": Entry(_smoothing, "network", weight=8.0, split_off=("square",)),
     "ibp": Entry(_ibp, "network"),
     "hgb": Entry(_hgb, "trees"),
     "xgboost": Entry(_xgboost, "trees"),
     "lightgbm": Entry(_lightgbm, "trees"),
     "robust-boosting": Entry(_robust_boosting, "trees"),
 }
-
-
-def weight(name):
-    """A study model's :attr:`Entry.weight` (1 for the user's own model)."""
-    entry = DEFENSES.get(name)
-    return 1.0 if entry is None else entry.weight
 
 
 def tree_models_installed():

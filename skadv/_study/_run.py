@@ -311,39 +311,56 @@ class Study:
         # The model whose attack the constraints are checked against, unconstrained.
         first = None if problem.user_model else next(
             (n for n in defenses if reg.DEFENSES[n].kind == "network"), None)
-        jobs = []
+        jobs = []  # (name, estimator, fit it?, attacks or None for all, certify?, weight)
         if model is not None:
             label = os.path.basename(os.fspath(self.model)) if isinstance(
                 self.model, (str, os.PathLike)) else type(model).__name__
-            jobs.append((label, model, False))
-        jobs += [(name, reg.DEFENSES[name].factory(settings, self.quick), True)
-                 for name in defenses]
-        names = [job[0] for job in jobs]
+            jobs.append((label, model, False, None, True, 1.0))
+        workers = effective_n_jobs(self.n_jobs)
+        for name in defenses:
+            entry = reg.DEFENSES[name]
+            est = entry.factory(settings, self.quick)
+            alone = [a for a in entry.split_off if a in attacks]
+            if workers > 1 and alone and len(alone) < len(attacks):
+                # A model whose attacks outweigh the rest of the study: in two
+                # workers, each fitting it (the same model: fits are seeded).
+                rest = [a for a in attacks if a not in alone]
+                jobs += [(name, est, True, rest, True, entry.weight / 2),
+                         (name, est, True, alone, False, entry.weight / 2)]
+            else:
+                jobs.append((name, est, True, None, True, entry.weight))
+        names = list(dict.fromkeys(job[0] for job in jobs))
         # The heaviest first, so that workers finish together.
-        order = sorted(range(len(jobs)), key=lambda i: -reg.weight(jobs[i][0]))
-        workers = min(effective_n_jobs(self.n_jobs), len(jobs))
+        order = sorted(range(len(jobs)), key=lambda i: -jobs[i][-1])
+        workers = min(workers, len(jobs))
         bar = _progress(len(jobs), self.progress, "models")
         args = (problem, grid, attacks, templates, settings, self.seed, self.quick)
         if workers > 1:
             runs = safe_parallel(workers, return_as="generator_unordered")(
-                delayed(_study_model)(*jobs[i], *args, first, False) for i in order)
+                delayed(_study_model)(*jobs[i][:5], *args, first, False) for i in order)
         else:
-            runs = (_study_model(*jobs[i], *args, first, self.progress) for i in order)
+            runs = (_study_model(*jobs[i][:5], *args, first, self.progress) for i in order)
         done = {}
         for out in runs:
-            done[out["name"]] = out
+            done.setdefault(out["name"], []).append(out)
             bar.update()
         bar.close()
         models, timings, reports, preds, advs, clean_pred = {}, {}, [], {}, {}, {}
         for name in names:  # in the order of the table, whatever finished first
-            out = done[name]
+            parts = sorted(done[name], key=lambda out: not out["certify"])
+            out = parts[0]
             models[name], timings[name], clean_pred[name] = (
                 out["model"], out["timing"], out["clean_pred"])
-            problem.notes.extend(out["notes"])
-            if out["report"] is not None:
+            for part in parts:
+                problem.notes.extend(part["notes"])
+                preds.update(part["preds"])
+                advs.update(part["advs"])
+            if len(parts) > 1:
+                timings[name][1] = sum(part["timing"][1] for part in parts)
+                reports.append(_join_parts(name, [part["report"] for part in parts], grid,
+                                           attacks, preds, problem.y_test, clean_pred[name]))
+            elif out["report"] is not None:
                 reports.append(out["report"])
-                preds.update(out["preds"])
-                advs.update(out["advs"])
             if name == first:
                 settings["unconstrained"] = out["unconstrained"]
         report = pd.concat(reports, ignore_index=True)
@@ -354,12 +371,35 @@ class Study:
         return StudyResult(report, examples, columns, paths)
 
 
-def _study_model(name, est, fit, problem, grid, attacks, templates, settings, seed, quick,
-                 first, verbose):
+def _join_parts(name, parts, grid, attacks, preds, y, clean_pred):
+    """One model's report from its parts' (each some of its attacks), in serial order."""
+    import pandas as pd
+
+    from ..evaluation import CERTIFIED, CLEAN, WORST, _record
+
+    full = pd.concat([p for p in parts if p is not None], ignore_index=True)
+    pieces = []
+    for e in map(float, grid):
+        at = full[full.eps == e]
+        pieces.append(at[at.attack == CLEAN].iloc[:1])
+        worst = clean_pred == np.asarray(y)
+        for a in attacks:
+            pieces.append(at[at.attack == a])
+            if (name, e, a) in preds:
+                worst &= preds[(name, e, a)] == np.asarray(y)
+        pieces.append(pd.DataFrame.from_records([_record(name, e, WORST, worst)]))
+        pieces.append(at[at.attack == CERTIFIED])
+    return pd.concat(pieces, ignore_index=True)[full.columns]
+
+
+def _study_model(name, est, fit, only, certify, problem, grid, attacks, templates, settings,
+                 seed, quick, first, verbose):
     """One model of a study, fitted (when ``fit``), attacked and certified.
 
-    Runs in the study's process or in a joblib worker (the arguments and the
-    returned dict pickle): every number equals the serial run's.
+    ``only``: the attacks to run (None: all that apply); ``certify``: whether
+    this part certifies (and runs the unconstrained check). Runs in the
+    study's process or in a joblib worker (the arguments and the returned
+    dict pickle): every number equals the serial run's.
     """
     import pandas as pd
     from sklearn.base import clone
@@ -370,7 +410,7 @@ def _study_model(name, est, fit, problem, grid, attacks, templates, settings, se
     from ._models import applicable
 
     out = {"name": name, "report": None, "preds": {}, "advs": {}, "notes": [],
-           "unconstrained": None}
+           "unconstrained": None, "certify": certify}
     # One OpenMP thread: the attacks query the models in small batches
     # (Square: one call per step on the rows still running), where
     # OpenMP's start-up and barriers cost more than a second thread gains,
@@ -390,7 +430,8 @@ def _study_model(name, est, fit, problem, grid, attacks, templates, settings, se
             est = clone(est).fit(problem.X_train, problem.y_train)
         out["model"], out["timing"] = est, [time.perf_counter() - start if fit else 0.0, 0.0]
         kinds = applicable(est, problem.X_test)
-        mine = {a: templates[a] for a in attacks if reg.ATTACK_APPLIES[a] in kinds}
+        mine = {a: templates[a] for a in (attacks if only is None else only)
+                if reg.ATTACK_APPLIES[a] in kinds}
         out["clean_pred"] = np.asarray(est.predict(problem.X_test)).reshape(-1)
         if not mine:
             out["notes"].append(f"None of the attacks {attacks} applies to {name}.")
@@ -398,14 +439,15 @@ def _study_model(name, est, fit, problem, grid, attacks, templates, settings, se
             rep, out["preds"], out["advs"] = robustness_report(
                 {name: est}, problem.X_test, problem.y_test, attacks=mine, eps=grid,
                 constraints=problem.constraints, feature_scale=problem.scale,
-                verbose=verbose, return_predictions=True, return_adversarial=True)
-            if "trees" in kinds:
+                certify=certify, verbose=verbose, return_predictions=True,
+                return_adversarial=True)
+            if "trees" in kinds and certify:
                 extra = _certified_trees(name, est, problem.X_test, problem.y_test,
                                          grid, problem.scale)
                 rep = pd.concat([rep, pd.DataFrame.from_records(extra)], ignore_index=True)
             out["report"] = rep
             out["timing"][1] = float(rep.time_s.sum())
-        if name == first:
+        if name == first and certify:
             try:
                 out["unconstrained"] = _unconstrained_check(
                     name, est, problem, settings["train_eps"], seed, quick)
