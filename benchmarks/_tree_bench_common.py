@@ -105,7 +105,7 @@ def run_attack(cls, model, X_fit, R, norm, pred, **kw):
     attack = cls(model, norm=norm, **kw).fit(X_fit)
     # Two rows: with CatBoost a one-row transform fails (its predict leaves the row read-only).
     attack.transform(R[:2])
-    X_adv, sec = timed(lambda: attack.transform(R), repeat=1 if cls is ExactTreeAttack else 3)
+    X_adv, sec = timed(lambda: attack.transform(R), repeat=1 if cls is ExactTreeAttack else 5)
     return attack, distances(model, R, X_adv, norm, pred), sec
 
 
