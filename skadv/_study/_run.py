@@ -434,7 +434,8 @@ def _study_model(name, est, fit, only, certify, problem, grid, attacks, template
                 if reg.ATTACK_APPLIES[a] in kinds}
         out["clean_pred"] = np.asarray(est.predict(problem.X_test)).reshape(-1)
         if not mine:
-            out["notes"].append(f"None of the attacks {attacks} applies to {name}.")
+            if only is None:  # a part of a split model says nothing of the others
+                out["notes"].append(f"None of the attacks {attacks} applies to {name}.")
         else:
             rep, out["preds"], out["advs"] = robustness_report(
                 {name: est}, problem.X_test, problem.y_test, attacks=mine, eps=grid,
