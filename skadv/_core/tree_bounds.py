@@ -31,6 +31,11 @@ Beyond the paper, each level first prunes the nodes whose value plus the best
 of every other group is below ``-tol``: no tuple that could break the
 certificate goes through them, so dropping them keeps the check sound and
 keeps deep levels small.
+A row whose cliques at a level would exceed ``max_cliques`` has the nodes
+of one side (the lower-valued ones, past the first few) lumped into one:
+the hull of their boxes, the largest of their values. That node still bounds
+every tuple through any of them, so the level stays an upper bound, only a
+looser one, and the row goes on to the next levels in bounded memory.
 A row is certified at ``r`` when the bound of every other class is below
 ``-tol`` (``tol`` covers the float32 rounding of the model's score sums).
 
@@ -140,6 +145,7 @@ class _Nodes(NamedTuple):
     lo: np.ndarray   # (m, d) int
     hi: np.ndarray   # (m, d) int
     val: np.ndarray  # (m,) margin contribution
+    gap: np.ndarray  # (m, d) per-feature lower bound of the distance to the box; (m, 0) in L-inf
 
 
 class CliqueBound:
@@ -251,9 +257,10 @@ class CliqueBound:
             Levels of cliques after level 0 (None: until one group is left).
         max_cliques : int, default=16384
             Cliques one row may hold in one level (all groups together); a row
-            that would exceed it keeps the bound of the level before (looser,
-            never unsound). Bounds the memory: rows are batched so that a
-            batch holds at most about 2**24 clique coordinates.
+            that would exceed it has the lower-valued nodes of a merge lumped
+            into their hull first (looser, never unsound). Bounds time and
+            memory: rows are batched so that a batch holds at most about
+            2**24 clique coordinates.
         refine : int, default=10
             Bisection steps inside the last interval (L2 and L1 only).
 
@@ -339,7 +346,7 @@ class CliqueBound:
             dl = dist[:, leaves]
             ri, li = np.nonzero((dl < r[:, None]) | (dl <= 0))
             groups.append(_Nodes(ri, rows.lo[idx[ri], leaves[li]], rows.hi[idx[ri], leaves[li]],
-                                 w[leaves[li]]))
+                                 w[leaves[li]], rows.g[idx[ri], leaves[li]]))
         level = 0
         while True:
             groups, bound = _prune(groups, const, n, -self.tol)
@@ -349,18 +356,14 @@ class CliqueBound:
             if len(groups) <= 1 or done.all() or (max_level is not None and level >= max_level):
                 break
             level += 1
-            merged, over = [], np.zeros(n, bool)
+            merged = []
             budget = np.full(n, max_cliques)  # cliques each row may still hold this level
             for s in range(0, len(groups), max_clique):
                 node = groups[s]
                 for other in groups[s + 1:s + max_clique]:
-                    node, o = _merge(node, other, n, budget, rows, idx, r)
-                    over |= o
+                    node = _merge(node, other, n, budget, rows, idx, r)
                 budget -= np.bincount(node.row, minlength=n)
-                budget[over] = 0
                 merged.append(node)
-            # Rows over budget keep the bound they had; the rest go on.
-            done |= over
             groups = [_drop(g, done) for g in merged]
         return certified
 
@@ -380,14 +383,20 @@ class _Rows:
         cmin = np.minimum(self.own, np.sum(bound._above[None, :, :-1] <= lower[:, :, None],
                                            axis=2))
         b = bound.boxes
-        self.lo = np.maximum(b.lo[None], cmin[:, None])   # (n, L, d)
-        self.hi = np.minimum(b.hi[None], cmax[:, None])
+        # Cell indices in the narrowest integer type: the clique levels copy them.
+        cell = np.int16 if bound.n_keys.max(initial=0) < 2 ** 15 - 1 else np.int32
+        self.lo = np.maximum(b.lo[None], cmin[:, None]).astype(cell)   # (n, L, d)
+        self.hi = np.minimum(b.hi[None], cmax[:, None]).astype(cell)
         empty = np.any(self.lo > self.hi, axis=2)
         n, L = empty.shape
         rr = np.repeat(np.arange(n), L)
         g = self.gaps(self.lo.reshape(n * L, d), self.hi.reshape(n * L, d), rr)
         g = g.reshape(n, L, d)
         self.dist = np.where(empty, np.inf, self.reduce(g))
+        # Per-feature gaps carried by the clique nodes (L2 and L1): on a
+        # feature, the gap to an intersection of boxes is the largest of the
+        # boxes' gaps (the one below depends on lo only, the one above on hi).
+        self.g = g if norm != "inf" else g[:, :, :0]
         # No box of the chunk, nor any intersection of them, is farther than this.
         self.far = self.reduce(np.where(empty[:, :, None], 0.0, g).max(axis=1, initial=0.0))
 
@@ -414,7 +423,7 @@ def _best(nodes, n):
 
 
 def _subset(nodes, keep):
-    return _Nodes(nodes.row[keep], nodes.lo[keep], nodes.hi[keep], nodes.val[keep])
+    return _Nodes(*(a[keep] for a in nodes))
 
 
 def _drop(nodes, done):
@@ -441,29 +450,85 @@ def _prune(groups, const, n, target, rounds=3):
     return groups, base + sum(_best(g, n) for g in groups)
 
 
+def _coarsen(nodes, n, q, rows, idx):
+    """At most ``q[row]`` nodes per row: the best ``q - 1`` kept, the rest as one.
+
+    The lumped node has the hull of their boxes and the largest of their
+    values, so it still bounds every tuple through any of them (a looser
+    node, never a wrong one). Rows stay ascending.
+    """
+    count = np.bincount(nodes.row, minlength=n)
+    if np.all(count <= q):
+        return nodes
+    order = np.lexsort((-nodes.val, nodes.row))
+    row = nodes.row[order]
+    rank = np.arange(len(row)) - (np.cumsum(count) - count)[row]
+    lump = (count[row] > q[row]) & (rank >= q[row] - 1)
+    first = lump & (rank == q[row] - 1)
+    # Lumped nodes of a row are contiguous in this order: reduce over each run.
+    start = np.flatnonzero(first)
+    sel = order[lump]
+    cut = np.searchsorted(np.flatnonzero(lump), start)
+    lo = np.minimum.reduceat(nodes.lo[sel], cut, axis=0)
+    hi = np.maximum.reduceat(nodes.hi[sel], cut, axis=0)
+    val = np.maximum.reduceat(nodes.val[sel], cut)
+    # A hull can straddle the row's own cell where none of its boxes does:
+    # its gaps are measured afresh, not taken from the boxes'.
+    gap = (rows.gaps(lo, hi, idx[row[start]]) if nodes.gap.shape[1]
+           else np.zeros((len(start), 0)))
+    keep = order[~lump]
+    at = np.concatenate([nodes.row[keep], row[start]])
+    o = np.argsort(at, kind="stable")
+    return _Nodes(at[o], *(np.concatenate([f[keep], h])[o] for f, h in
+                           zip(nodes[1:], (lo, hi, val, gap))))
+
+
 def _merge(a, b, n, budget, rows, idx, r):
     """Cliques of two groups, row by row: every pair whose boxes meet (within ``r``).
 
-    Returns the merged nodes and the rows whose pairs would exceed their
-    ``budget`` (those get no nodes).
+    A row whose pairs would exceed its ``budget`` first has the nodes of its
+    larger side (of both, if one side alone is over it) coarsened by
+    :func:`_coarsen` until its pairs fit: a looser bound for that row, never
+    a wrong one, in bounded memory.
     """
     ca = np.bincount(a.row, minlength=n)
     cb = np.bincount(b.row, minlength=n)
-    p = ca * cb
-    over = p > budget
-    p[over] = 0
-    row = np.repeat(np.arange(n), p)
-    k = np.arange(len(row)) - (np.cumsum(p) - p)[row]
-    ia = (np.cumsum(ca) - ca)[row] + k // np.maximum(cb[row], 1)
-    ib = (np.cumsum(cb) - cb)[row] + k % np.maximum(cb[row], 1)
+    over = ca * cb > budget
+    if over.any():
+        room = np.maximum(budget, 1)
+        side = np.maximum(np.floor(np.sqrt(room)).astype(np.intp), 1)
+        small = np.minimum(ca, cb)
+        # Keep the smaller side whole when the larger one can still get a share.
+        qs = np.where(small * 2 <= room, small, side)
+        ql = np.maximum(room // np.maximum(qs, 1), 1)
+        qa = np.where(over, np.where(ca >= cb, ql, qs), ca)
+        qb = np.where(over, np.where(ca >= cb, qs, ql), cb)
+        a, b = _coarsen(a, n, qa, rows, idx), _coarsen(b, n, qb, rows, idx)
+        ca = np.bincount(a.row, minlength=n)
+        cb = np.bincount(b.row, minlength=n)
+    # Row by row, the pairs whose boxes meet, by broadcasting (no index array
+    # per candidate pair: most pairs do not meet).
+    sa, sb = np.cumsum(ca) - ca, np.cumsum(cb) - cb
+    ia, ib = [], []
+    for i in np.flatnonzero(ca * cb):
+        ja, jb = slice(sa[i], sa[i] + ca[i]), slice(sb[i], sb[i] + cb[i])
+        meet = np.all((a.lo[ja, None] <= b.hi[None, jb]) & (b.lo[None, jb] <= a.hi[ja, None]),
+                      axis=2)
+        pa, pb = np.nonzero(meet)
+        ia.append(pa + sa[i])
+        ib.append(pb + sb[i])
+    ia = np.concatenate(ia) if ia else np.zeros(0, np.intp)
+    ib = np.concatenate(ib) if ib else np.zeros(0, np.intp)
+    row = a.row[ia]
     lo = np.maximum(a.lo[ia], b.lo[ib])
     hi = np.minimum(a.hi[ia], b.hi[ib])
-    ok = np.all(lo <= hi, axis=1)
+    ok = np.arange(len(ia))
+    gap = np.maximum(a.gap[ia], b.gap[ib])
     if rows.norm != "inf":  # in L-inf boxes that meet each other meet the ball together
-        g = rows.gaps(lo[ok], hi[ok], idx[row[ok]])
-        dd = rows.reduce(g)
-        ok[ok] = (dd < r[row[ok]]) | (dd <= 0)
-    return _Nodes(row[ok], lo[ok], hi[ok], a.val[ia[ok]] + b.val[ib[ok]]), over
+        dd = rows.reduce(gap)
+        near = (dd < r[row[ok]]) | (dd <= 0)
+        ok, gap = ok[near], gap[near]
+    return _Nodes(row[ok], lo[ok], hi[ok], a.val[ia[ok]] + b.val[ib[ok]], gap)
 
 
 CliqueBound.__doc__ = CliqueBound.__doc__.replace("    %(chen)s", _CHEN)

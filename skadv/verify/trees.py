@@ -151,8 +151,9 @@ def tree_certified_radius(estimator, X, *, norm="inf", method="bound", eps=None,
         group is left -- an exact search of the ball in L-inf, if it stays
         within ``max_cliques``). Chen et al.'s published run used 1.
     max_cliques : int, default=16384
-        Bound only: cliques a row may hold in one level; past it, the row
-        keeps the previous level's (looser, still sound) bound. It bounds
+        Bound only: cliques a row may hold in one level; past it, the row's
+        lower-valued nodes are lumped into the hull of their boxes, worth the
+        best of them (looser, still sound), and the search goes on. It bounds
         time and memory.
 
     Returns

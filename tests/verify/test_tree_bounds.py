@@ -109,7 +109,8 @@ def test_tightness_grows_with_levels(exact):
     r_small = tree_certified_radius(clf, rows, max_cliques=4)
     r = tree_certified_radius(clf, rows)
     assert np.all(r0 <= r1) and np.all(r1 <= r) and np.all(r <= dist)
-    assert np.all(r0 <= r_small) and np.all(r_small <= dist)
+    assert np.all(r0 <= r_small) and np.all(r_small <= dist) and np.sum(r_small) > np.sum(r0)
+    _check_balls(clf, rows, r_small, "inf")
     assert np.all(tree_certified_radius(clf, rows, max_clique=3, max_level=1) <= dist)
 
 
@@ -129,6 +130,34 @@ def test_l2_l1_bound_below_exact(norm):
     assert np.all(bound <= atk.minimal_distance_)
     assert np.mean(bound / atk.minimal_distance_) >= 0.8
     _check_balls(clf, rows, bound, norm)
+    # A row whose cliques exceed max_cliques gets hulls of its lower-valued
+    # nodes: still below the exact radius, and tighter than the per-tree
+    # bound (before, such a row kept the previous level's bound).
+    r0 = tree_certified_radius(clf, rows, norm=norm, max_level=0)
+    for budget in (1, 4):
+        small = tree_certified_radius(clf, rows, norm=norm, max_cliques=budget)
+        assert np.all(small <= atk.minimal_distance_) and np.all(small >= r0)
+        assert np.sum(small) > np.sum(r0)
+        _check_balls(clf, rows, small, norm)
+
+
+def test_a_hull_across_the_row_is_at_distance_zero():
+    # Two boxes on either side of the row's own cell: each is some way off,
+    # their hull holds the row. Its gap is measured, not the boxes' smallest.
+    keys = np.array([[0.0, 1.0, 2.0]])
+    ens = Ensemble([np.array([0, -1, -1])], [np.array([1.0, 0, 0])], [np.array([1, -1, -1])],
+                   [np.array([2, -1, -1])], [np.array([[0, 0], [1, 0], [0, 1]], float)],
+                   offset=np.zeros(2), tie_wins=np.array([[False, True], [False, False]]))
+    bound = tree_bounds.CliqueBound(ens, keys, np.array([3]))
+    rows = tree_bounds._Rows(bound, np.array([[1.5]]), np.full((1, 1), -np.inf),
+                             np.full((1, 1), np.inf), np.ones(1), 1)
+    lo, hi = np.array([[0], [3]], np.int16), np.array([[0], [3]], np.int16)
+    nodes = tree_bounds._Nodes(np.zeros(2, np.intp), lo, hi, np.array([1.0, 0.5]),
+                               rows.gaps(lo, hi, np.zeros(2, np.intp)))
+    assert np.all(nodes.gap > 0.4)
+    one = tree_bounds._coarsen(nodes, 1, np.array([1]), rows, np.zeros(1, np.intp))
+    assert one.row.tolist() == [0] and one.val.tolist() == [1.0]
+    assert one.lo.tolist() == [[0]] and one.hi.tolist() == [[3]] and one.gap.tolist() == [[0.0]]
 
 
 def test_domain_bounds_and_feature_scale():
