@@ -93,6 +93,9 @@ def cross_entropy(logits, Y):
 class CrossEntropy:
     """The plain objective: cross-entropy of the model's logits."""
 
+    # No randomness: a full-batch L-BFGS fit may run it in SciPy's L-BFGS-B.
+    deterministic = True
+
     def __call__(self, fn, params, X, Y, key, hp):
         return cross_entropy(fn(params, X), Y)
 
@@ -110,6 +113,8 @@ class DistillationObjective:
     ``Y`` holds labels (the teacher) or the teacher's soft labels at the same
     temperature (the student), as in Papernot et al. (2016).
     """
+
+    deterministic = True
 
     def __call__(self, fn, params, X, Y, key, hp):
         return cross_entropy(fn(params, X) / hp["temperature"], Y)
@@ -369,10 +374,82 @@ def _pad(a, n_pad):
     return np.concatenate([a, pad], axis=0)
 
 
+@partial(jax.jit, static_argnames=("fn", "objective", "unravel"))
+def _flat_loss_grad(flat, fn, objective, unravel, X, Y, w, m, key, hp, l2):
+    """Loss and gradient at a flat float32 parameter vector (SciPy's L-BFGS-B)."""
+    return jax.value_and_grad(lambda f: _batch_loss(unravel(f), fn, objective, X, Y, w, m,
+                                                    key, hp, l2))(flat)
+
+
+class _Unravel:
+    """Flat vector -> params, hashable by the pytree's structure, shapes and dtypes
+    (so that one compiled loss serves every fit of the same model shape)."""
+
+    def __init__(self, params):
+        leaves, self.treedef = jax.tree_util.tree_flatten(params)
+        self.shapes = tuple((np.shape(a), np.dtype(np.asarray(a).dtype).str) for a in leaves)
+
+    def __hash__(self):
+        return hash((self.treedef, self.shapes))
+
+    def __eq__(self, other):
+        return (isinstance(other, _Unravel) and self.treedef == other.treedef
+                and self.shapes == other.shapes)
+
+    def __call__(self, flat):
+        out, start = [], 0
+        for shape, dtype in self.shapes:
+            size = int(np.prod(shape))
+            out.append(flat[start:start + size].reshape(shape).astype(dtype))
+            start += size
+        return jax.tree_util.tree_unflatten(self.treedef, out)
+
+
+def _train_scipy_lbfgs(fn, objective, params, Xp, Yp, wp, mp, key, hp, l2, max_iter, tol,
+                       verbose):
+    """Full-batch L-BFGS by SciPy's L-BFGS-B on a compiled loss and gradient.
+
+    As scikit-learn's ``LogisticRegression(solver="lbfgs")``: stop when the
+    largest gradient entry is at most ``tol`` (or after ``max_iter``
+    iterations). The one program to compile is the loss and its gradient,
+    a fraction of optax's L-BFGS epoch with its line search, which is most
+    of a small model's first fit.
+    """
+    import scipy.optimize
+
+    unravel = _Unravel(params)
+    x0 = np.concatenate([np.ravel(np.asarray(a, np.float64))
+                         for a in jax.tree_util.tree_leaves(params)])
+    loss_curve = []
+
+    def fun(x):
+        # NumPy in and out: no eager JAX op (each would compile a program).
+        value, grad = _flat_loss_grad(np.asarray(x, np.float32), fn, objective, unravel,
+                                      Xp, Yp, wp, mp, key, hp, l2)
+        return float(value), np.asarray(grad, np.float64)
+
+    def callback(intermediate_result):
+        loss_curve.append(float(intermediate_result.fun))
+        if verbose:
+            print(f"Iteration {len(loss_curve)}, loss = {loss_curve[-1]:.8f}")
+
+    res = scipy.optimize.minimize(
+        fun, x0, method="L-BFGS-B", jac=True, callback=callback,
+        options={"maxiter": max_iter, "maxls": 50, "gtol": tol,
+                 "ftol": 64 * np.finfo(np.float64).eps})
+    if not loss_curve:
+        loss_curve.append(float(res.fun))
+    # float32 losses can stall the line search near the optimum (status 2)
+    # with the gradient already small: that is converged too.
+    converged = res.status == 0 or (res.status == 2 and np.max(np.abs(res.jac)) <= 10 * tol)
+    return TrainResult(unravel(np.asarray(res.x, np.float32)), None, int(res.nit), loss_curve,
+                       [], None, key, bool(converged))
+
+
 def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
           sample_weight=None, hp=None, hp_schedule=None, l2=0.0, shuffle=True,
           tol=1e-4, n_iter_no_change=10, validation=None, opt_state=None,
-          verbose=0):
+          verbose=0, scipy_lbfgs=True):
     """Fit ``params`` by minimising the weighted mean of ``objective`` plus an L2 penalty.
 
     Parameters
@@ -417,6 +494,12 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
         Continue from this state (``partial_fit``); initialised when None.
     verbose : int, default=0
         Print the loss per epoch.
+    scipy_lbfgs : bool, default=True
+        With ``opt.solver == "lbfgs"``, a single batch, a deterministic
+        objective, no ``opt_state``, ``hp_schedule`` or ``validation``: run
+        SciPy's L-BFGS-B (``max_iter`` iterations) instead of optax's
+        (``opt_state`` of the result is then None). False for a
+        ``partial_fit``, which continues optax's state.
 
     Returns
     -------
@@ -438,10 +521,15 @@ def train(fn, objective, params, X, Y, *, opt, max_iter, batch_size, key,
     Xp, Yp, wp, mp = _to_device((_pad(X, n_pad), _pad(Y, n_pad), _pad(w, n_pad),
                                  _pad(np.ones(n, dtype=np.float32), n_pad)))
     params = _to_device(params)
-    opt_state = _init_state(opt, params) if opt_state is None else _to_device(opt_state)
     base_hp = {k: _traced(v) for k, v in (hp or {}).items()}
     l2 = _to_device(np.float32(l2))
 
+    if (scipy_lbfgs and opt.solver == "lbfgs" and opt_state is None and hp_schedule is None
+            and validation is None and batch_size >= n and max_iter > 0
+            and getattr(objective, "deterministic", False)):
+        return _train_scipy_lbfgs(fn, objective, params, Xp, Yp, wp, mp, key, base_hp, l2,
+                                  max_iter, tol, verbose)
+    opt_state = _init_state(opt, params) if opt_state is None else _to_device(opt_state)
     loss_curve, val_scores = [], []
     best_loss, best_score, best_params = np.inf, -np.inf, None
     no_improve = 0

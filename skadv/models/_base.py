@@ -170,7 +170,7 @@ class JaxClassifier(ClassifierMixin, BaseEstimator):
             key=key, sample_weight=sw, hp=hp, hp_schedule=hp_schedule,
             l2=self._l2(float(np.sum(sw)), bs), shuffle=self.shuffle, tol=self.tol,
             n_iter_no_change=self.n_iter_no_change, validation=validation,
-            opt_state=opt_state, verbose=self.verbose)
+            opt_state=opt_state, verbose=self.verbose, scipy_lbfgs=not partial)
         if not (partial or result.converged):
             warnings.warn(
                 f"Training stopped at max_iter={result.n_iter} epochs before converging; "

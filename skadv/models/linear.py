@@ -28,7 +28,9 @@ class LogisticRegression(JaxClassifier):
     C : float, default=1.0
         Inverse regularisation strength.
     solver : {"lbfgs", "adam", "sgd"}, default="lbfgs"
-        optax optimiser.
+        ``"lbfgs"``: SciPy's L-BFGS-B on the compiled loss and gradient, as
+        scikit-learn (optax's L-BFGS for ``partial_fit`` and for objectives
+        with randomness or a schedule); ``"adam"``/``"sgd"``: optax.
     batch_size : int or "auto", default="auto"
         Mini-batch size for Adam/SGD (``min(200, n_samples)``); L-BFGS uses all rows.
     learning_rate_init : float, default=1e-2

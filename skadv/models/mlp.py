@@ -51,7 +51,8 @@ class MLPClassifier(JaxClassifier):
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Hidden-layer activation.
     solver : {"adam", "sgd", "lbfgs"}, default="adam"
-        optax optimiser. ``"lbfgs"`` uses the full batch.
+        optax optimiser; ``"lbfgs"`` uses the full batch (SciPy's L-BFGS-B,
+        as :class:`LogisticRegression`).
     alpha : float, default=1e-4
         L2 penalty, scaled as in scikit-learn (``alpha / (2 * batch_size)``
         times the squared weights, added to each batch's mean loss).

@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skadv import as_differentiable
-from skadv._core.train import _epoch
+from skadv._core.train import _epoch, _flat_loss_grad
 from skadv.models import LogisticRegression, MLPClassifier
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -128,6 +128,22 @@ def test_one_compiled_epoch_reused(blobs3):
     for n in (300, 299, 260):
         clf.partial_fit(X[:n], y[:n])
     assert _epoch._cache_size() == before
+
+
+def test_lbfgs_fit_is_one_compiled_loss_per_model_shape(blobs3):
+    # A full-batch L-BFGS fit runs SciPy's L-BFGS-B on one compiled loss and
+    # gradient (no optax epoch): refits on a similar number of rows reuse it,
+    # and stop on the gradient as scikit-learn does.
+    X, y = blobs3
+    LogisticRegression().fit(X, y)
+    before, epochs = _flat_loss_grad._cache_size(), _epoch._cache_size()
+    clf = LogisticRegression(tol=1e-5).fit(X[:290], y[:290])
+    assert _flat_loss_grad._cache_size() == before and _epoch._cache_size() == epochs
+    assert clf.n_iter_ == len(clf.loss_curve_) < 100
+    assert all(b <= a + 1e-6 for a, b in zip(clf.loss_curve_, clf.loss_curve_[1:]))
+    # partial_fit keeps optax's L-BFGS (it carries its state across calls).
+    clf.partial_fit(X, y)
+    assert _epoch._cache_size() == epochs + 1
 
 
 def test_early_stopping_keeps_best_validation(blobs3):
