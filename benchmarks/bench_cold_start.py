@@ -53,7 +53,12 @@ query is 100 noisy copies) and every other model 1.3-2.6 s of attacks, 0-3.5 s
 of fit (robust boosting's 3.5) and 0-1.2 s of certificate; in parallel,
 smoothing alone takes a worker 37 s (one thread instead of two) while the other
 ten models take the other one 30 s. So the study's critical path is smoothing:
-it is under 30 s only with fewer or cheaper noisy queries.
+it is under 30 s only with fewer or cheaper noisy queries. Since 0a3cfbe
+smoothing's Square runs in a worker of its own (``--study-only --study-modes
+cold,warm --study-jobs=-1 --repeat 2``, main at 778dc1e, quiet 2-core
+machine): 64.9 s cold, 44.5 and 46.9 s warm (115.7, 75.4 and 80.0 CPU
+seconds). With 75-80 CPU seconds of work for two cores, 30 s warm needs less
+work, not more parallelism: smoothing's attacks are 30.5 s of it.
 
 Run::
 
