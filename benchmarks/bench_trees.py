@@ -75,157 +75,157 @@ earlier summary here, from before the ball search, no longer held).
 
 Measured
 --------
-2026-12-07, 15:15-15:25 UTC, branch greedy-l2 at 0e0a244 (L2/L1: exchanges on
-the trees instead of the walks, 4 bisected radii), the libraries in all three
-norms, on the 2-core machine with other work beside it (load average 3.5-5:
-times are noisy, but each ratio compares methods timed in the same run);
-LT-Attack not run in it. The peers (part 4) are from the earlier run,
-2026-12-07, 12:24-12:35 UTC, main at c9bc327, with LT-Attack built with make
-from chong-z/tree-ensemble-attack, 1 thread::
+2026-12-08, main at 778dc1e (the clique bound coarsens a row over
+``max_cliques`` instead of stopping it), on the 2-core machine. The libraries
+(parts 1-3), 00:19-00:30 UTC with nothing else running; the peers (part 4),
+23:45-23:50 UTC on 2026-12-07 at the same commit, beside the first (noisier)
+run of parts 1-3, with LT-Attack built with make from
+chong-z/tree-ensemble-attack, 1 thread::
 
     OMP_NUM_THREADS=1 python -u benchmarks/bench_trees.py --skip peers --norms inf 2 1
-    LT_ATTACK_BIN=/tmp/lt-attack/lt_attack OMP_NUM_THREADS=1 python -u benchmarks/bench_trees.py --skip libraries
+    LT_ATTACK_BIN=/tmp/lt-attack/lt_attack OMP_NUM_THREADS=1 python -u benchmarks/bench_trees.py --skip libraries --norms inf 2 1
 
-What it says. The greedy attack's mean distance is within 1.10x of the exact
-radius on all 18 models in every norm, never below it: L-inf 1.000-1.033x
-(worst row 1.56x), 22-210x faster than the exact attack; L2 1.000-1.052x
-(worst row 1.34x), 13.5-80x faster; L1 1.000-1.076x (worst row 1.65x),
-22-200x faster. Two L2 models miss the 20x speed floor: breast_cancer's
-LightGBM (13.5x) and CatBoost (17.9x), where the exact L2 MILP takes only
-115-121 ms a row and the exchanges from the three starts cost most of
-greedy's 6-9 ms. (Before, on main: L2 1.000-1.115x, 11-82x, 8 models under
-20x; L1, measured once with a throwaway script, up to 1.20x on breast_cancer's
-random forest.) In the certified radii, the L1 bound of breast_cancer's random
-forest is 0.777x the exact radius on average, below the 0.8 floor (the bound
-is not part of this change). ART's clique bound is unsound on scikit-learn
-random forests (9-10 of 20 rows above the exact radius) and elsewhere equals
-or is slightly below skadv's bound at the same settings (part 3a). Against
-LT-Attack (1 thread; the earlier run, so main's greedy, before the
-exchanges) on the XGBoost models the greedy attack was as close or closer (0.96-1.03x LT-Attack's
-distance) and 1.7-3.5x faster; on LT-Attack's own forests it was closer in
-L-inf on all three (0.947-1.000x) and within 0.995-1.025x in L2, faster except
-on the 100-tree ijcnn forest (0.84-1.05x). The rows where an attack is below
-the exact radius by 2e-6 (breast_cancer_rf, L-inf; LT-Attack's own check) are
-open: the MILP's tolerance is stated as 1e-9 relative, so one such row remains
-to explain.
+What it says. All 270 floors of parts 1-3 and both of part 4 are met. The
+greedy attack's mean distance is within 1.10x of the exact radius on all 18
+models in every norm and never below it: L-inf 1.000-1.033x (worst row
+1.56x), L2 1.000-1.052x (1.39x), L1 1.000-1.076x (1.65x); it is 26.9-265x
+faster than the exact attack in L-inf, 20.9-102x in L2 and 20.2-224x in L1.
+The L2 margins are thin on breast_cancer's LightGBM and CatBoost and on
+wine's XGBoost, where the exact L2 MILP takes only 50-141 ms a row: 21.1-24.4x
+here, 15.4-19.4x in the first run of the session with the peers running
+beside it. The certified bound (defaults) is never above the exact radius and
+is 0.879-1.000x of it on average (L-inf 1.000 everywhere; L2 0.949-1.000; L1
+0.879-1.000, the lowest breast_cancer's random forest, 0.777 before 778dc1e),
+3-54x faster than the exact radius. ART's clique bound is unsound on
+scikit-learn random forests (9-10 of 20 rows above the exact radius) and
+elsewhere equals or is slightly below skadv's bound at the same settings,
+8-32x slower (part 3a). On the peers, skadv's bound reproduces
+treeVerification's published run (0.39611 against 0.39518, verified error
+0.13); on LT-Attack's forests the greedy attack's distance is 0.947-1.023x
+LT-Attack's (as close or closer in L-inf on all three) and it is 1.3-13x
+faster on every forest and norm. LT-Attack's own verdict puts a few rows a
+few 1e-6 below the exact radius; once XGBoost's own predict
+confirms its points, none is (its verdict compares ``x < split`` in double,
+XGBoost in float32).
+
 
     ## 1. Attacks on 20-tree depth-4 ensembles (20 held-out rows, features in [0, 1]; ms/row of transform after fit and a warm-up)
 
-    data                 model                         norm  rows  exact ms/row  exact mean  greedy ms/row  greedy mean  greedy success  greedy/exact  max g/e  g < exact (bug)    <= 1.1  exact/greedy time     >= 20x
-    -------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------
-    breast_cancer        sklearn GradientBoosting      Linf    20         125.3      0.0937           1.26       0.0937            1.00         1.000    1.000       0 met True  met True               99.5   met True
-    breast_cancer        sklearn GradientBoosting      L2      20          63.8      0.1073           3.03       0.1073            1.00         1.000    1.000       0 met True  met True               21.0   met True
-    breast_cancer        sklearn GradientBoosting      L1      20          57.7      0.1194           2.61       0.1194            1.00         1.000    1.000       0 met True  met True               22.1   met True
-    breast_cancer        sklearn RandomForest          Linf    20         320.1      0.1121           5.65       0.1158            1.00         1.033    1.564       0 met True  met True               56.6   met True
-    breast_cancer        sklearn RandomForest          L2      20         375.8      0.1961          10.66       0.2024            1.00         1.032    1.204       0 met True  met True               35.3   met True
-    breast_cancer        sklearn RandomForest          L1      20         719.0      0.3986           8.94       0.4289            1.00         1.076    1.401       0 met True  met True               80.4   met True
-    breast_cancer        sklearn HistGradientBoosting  Linf    20         104.5      0.1428           3.72       0.1428            1.00         1.000    1.000       0 met True  met True               28.1   met True
-    breast_cancer        sklearn HistGradientBoosting  L2      20         166.9      0.2178           6.06       0.2208            1.00         1.014    1.123       0 met True  met True               27.5   met True
-    breast_cancer        sklearn HistGradientBoosting  L1      20         262.9      0.3486           5.52       0.3486            1.00         1.000    1.000       0 met True  met True               47.6   met True
-    breast_cancer        XGBoost                       Linf    20         102.5      0.1279           3.97       0.1279            1.00         1.000    1.000       0 met True  met True               25.8   met True
-    breast_cancer        XGBoost                       L2      20         187.5      0.1990           5.95       0.2038            1.00         1.024    1.110       0 met True  met True               31.5   met True
-    breast_cancer        XGBoost                       L1      20         534.3      0.3483           5.38       0.3676            1.00         1.056    1.233       0 met True  met True               99.3   met True
-    breast_cancer        LightGBM                      Linf    20         128.7      0.1473           3.75       0.1473            1.00         1.000    1.000       0 met True  met True               34.4   met True
-    breast_cancer        LightGBM                      L2      20         121.1      0.2130           8.98       0.2151            1.00         1.010    1.097       0 met True  met True               13.5  met False
-    breast_cancer        LightGBM                      L1      20         296.8      0.3642           6.00       0.3647            1.00         1.001    1.012       0 met True  met True               49.5   met True
-    breast_cancer        CatBoost                      Linf    20         253.8      0.0892           3.98       0.0907            1.00         1.017    1.179       0 met True  met True               63.8   met True
-    breast_cancer        CatBoost                      L2      20         114.6      0.1395           6.40       0.1433            1.00         1.027    1.101       0 met True  met True               17.9  met False
-    breast_cancer        CatBoost                      L1      20         210.8      0.2573           5.60       0.2637            1.00         1.025    1.147       0 met True  met True               37.6   met True
-    make_classification  sklearn GradientBoosting      Linf    20         328.9      0.0968           1.56       0.0974            1.00         1.006    1.256       0 met True  met True              210.3   met True
-    make_classification  sklearn GradientBoosting      L2      20         112.7      0.1172           2.64       0.1179            1.00         1.006    1.249       0 met True  met True               42.7   met True
-    make_classification  sklearn GradientBoosting      L1      20         175.7      0.1476           3.14       0.1549            1.00         1.049    1.653       0 met True  met True               56.0   met True
-    make_classification  sklearn RandomForest          Linf    20         643.0      0.1110           3.73       0.1134            1.00         1.022    1.282       0 met True  met True              172.2   met True
-    make_classification  sklearn RandomForest          L2      20         402.5      0.1487           5.06       0.1564            1.00         1.052    1.240       0 met True  met True               79.6   met True
-    make_classification  sklearn RandomForest          L1      20         748.2      0.1989           4.35       0.2048            1.00         1.030    1.143       0 met True  met True              171.9   met True
-    make_classification  sklearn HistGradientBoosting  Linf    20         240.6      0.1145           3.00       0.1167            1.00         1.019    1.464       0 met True  met True               80.3   met True
-    make_classification  sklearn HistGradientBoosting  L2      20          88.2      0.1378           3.16       0.1379            1.00         1.000    1.004       0 met True  met True               27.9   met True
-    make_classification  sklearn HistGradientBoosting  L1      20         150.8      0.1698           2.73       0.1733            1.00         1.020    1.197       0 met True  met True               55.2   met True
-    make_classification  XGBoost                       Linf    20         408.8      0.0909           6.99       0.0909            1.00         1.000    1.000       0 met True  met True               58.5   met True
-    make_classification  XGBoost                       L2      20         351.5      0.1245           5.46       0.1289            1.00         1.035    1.153       0 met True  met True               64.3   met True
-    make_classification  XGBoost                       L1      20         646.9      0.1805           6.10       0.1846            1.00         1.023    1.123       0 met True  met True              106.1   met True
-    make_classification  LightGBM                      Linf    20         195.9      0.1148           2.45       0.1148            1.00         1.000    1.000       0 met True  met True               79.9   met True
-    make_classification  LightGBM                      L2      20         132.2      0.1368           3.23       0.1390            1.00         1.016    1.125       0 met True  met True               40.9   met True
-    make_classification  LightGBM                      L1      20         180.6      0.1695           3.04       0.1754            1.00         1.035    1.322       0 met True  met True               59.4   met True
-    make_classification  CatBoost                      Linf    20         214.0      0.0881           3.61       0.0899            1.00         1.020    1.263       0 met True  met True               59.4   met True
-    make_classification  CatBoost                      L2      20          80.7      0.1250           3.47       0.1302            1.00         1.042    1.339       0 met True  met True               23.2   met True
-    make_classification  CatBoost                      L1      20         175.5      0.1886           3.04       0.1927            1.00         1.022    1.524       0 met True  met True               57.7   met True
-    wine (3 classes)     sklearn GradientBoosting      Linf    20          68.7      0.0987           1.02       0.0997            1.00         1.010    1.118       0 met True  met True               67.5   met True
-    wine (3 classes)     sklearn GradientBoosting      L2      20          68.5      0.1110           1.84       0.1112            1.00         1.001    1.019       0 met True  met True               37.2   met True
-    wine (3 classes)     sklearn GradientBoosting      L1      20         102.4      0.1368           2.12       0.1370            1.00         1.001    1.014       0 met True  met True               48.4   met True
-    wine (3 classes)     sklearn RandomForest          Linf    20         177.8      0.1326           3.10       0.1342            1.00         1.012    1.120       0 met True  met True               57.3   met True
-    wine (3 classes)     sklearn RandomForest          L2      20         385.8      0.1873           5.22       0.1876            1.00         1.002    1.042       0 met True  met True               73.9   met True
-    wine (3 classes)     sklearn RandomForest          L1      20         815.3      0.2741           4.07       0.2790            1.00         1.018    1.133       0 met True  met True              200.4   met True
-    wine (3 classes)     sklearn HistGradientBoosting  Linf    20          36.8      0.1229           1.29       0.1229            1.00         1.000    1.000       0 met True  met True               28.6   met True
-    wine (3 classes)     sklearn HistGradientBoosting  L2      20          46.6      0.1334           2.23       0.1334            1.00         1.000    1.000       0 met True  met True               20.9   met True
-    wine (3 classes)     sklearn HistGradientBoosting  L1      20          55.4      0.1547           1.96       0.1547            1.00         1.000    1.000       0 met True  met True               28.3   met True
-    wine (3 classes)     XGBoost                       Linf    20          33.1      0.1225           0.93       0.1225            1.00         1.000    1.000       0 met True  met True               35.6   met True
-    wine (3 classes)     XGBoost                       L2      20          37.7      0.1372           1.70       0.1372            1.00         1.000    1.000       0 met True  met True               22.1   met True
-    wine (3 classes)     XGBoost                       L1      20          46.8      0.1584           1.60       0.1584            1.00         1.000    1.000       0 met True  met True               29.4   met True
-    wine (3 classes)     LightGBM                      Linf    20          46.8      0.1182           1.38       0.1182            1.00         1.000    1.000       0 met True  met True               33.9   met True
-    wine (3 classes)     LightGBM                      L2      20          45.7      0.1288           2.17       0.1307            1.00         1.015    1.205       0 met True  met True               21.0   met True
-    wine (3 classes)     LightGBM                      L1      20          58.5      0.1488           1.94       0.1488            1.00         1.000    1.000       0 met True  met True               30.1   met True
-    wine (3 classes)     CatBoost                      Linf    20          44.3      0.1411           2.00       0.1444            1.00         1.024    1.337       0 met True  met True               22.2   met True
-    wine (3 classes)     CatBoost                      L2      20          67.2      0.1930           2.15       0.1969            1.00         1.020    1.075       0 met True  met True               31.3   met True
-    wine (3 classes)     CatBoost                      L1      20         110.6      0.2774           3.00       0.2796            1.00         1.008    1.087       0 met True  met True               36.9   met True
+    data                 model                         norm  rows  exact ms/row  exact mean  greedy ms/row  greedy mean  greedy success  greedy/exact  max g/e  g < exact (bug)    <= 1.1  exact/greedy time    >= 20x
+    ------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------
+    breast_cancer        sklearn GradientBoosting      Linf    20         123.7      0.0937           1.05       0.0937            1.00         1.000    1.000       0 met True  met True              117.7  met True
+    breast_cancer        sklearn GradientBoosting      L2      20          64.2      0.1073           2.43       0.1073            1.00         1.000    1.000       0 met True  met True               26.5  met True
+    breast_cancer        sklearn GradientBoosting      L1      20          63.6      0.1194           3.15       0.1194            1.00         1.000    1.000       0 met True  met True               20.2  met True
+    breast_cancer        sklearn RandomForest          Linf    20         386.7      0.1121           6.91       0.1158            1.00         1.033    1.564       0 met True  met True               55.9  met True
+    breast_cancer        sklearn RandomForest          L2      20         376.6      0.1961           6.63       0.2052            1.00         1.047    1.392       0 met True  met True               56.8  met True
+    breast_cancer        sklearn RandomForest          L1      20         740.6      0.3986           7.77       0.4289            1.00         1.076    1.401       0 met True  met True               95.3  met True
+    breast_cancer        sklearn HistGradientBoosting  Linf    20         100.4      0.1428           3.73       0.1428            1.00         1.000    1.000       0 met True  met True               26.9  met True
+    breast_cancer        sklearn HistGradientBoosting  L2      20         178.7      0.2178           6.63       0.2214            1.00         1.017    1.123       0 met True  met True               27.0  met True
+    breast_cancer        sklearn HistGradientBoosting  L1      20         282.9      0.3486           6.75       0.3486            1.00         1.000    1.000       0 met True  met True               41.9  met True
+    breast_cancer        XGBoost                       Linf    20         128.0      0.1279           4.72       0.1279            1.00         1.000    1.000       0 met True  met True               27.1  met True
+    breast_cancer        XGBoost                       L2      20         212.0      0.1990           6.59       0.2072            1.00         1.041    1.192       0 met True  met True               32.2  met True
+    breast_cancer        XGBoost                       L1      20         596.4      0.3483           4.58       0.3676            1.00         1.056    1.233       0 met True  met True              130.2  met True
+    breast_cancer        LightGBM                      Linf    20         142.3      0.1473           3.55       0.1473            1.00         1.000    1.000       0 met True  met True               40.1  met True
+    breast_cancer        LightGBM                      L2      20         141.4      0.2130           6.61       0.2141            1.00         1.005    1.073       0 met True  met True               21.4  met True
+    breast_cancer        LightGBM                      L1      20         323.4      0.3642           6.92       0.3647            1.00         1.001    1.012       0 met True  met True               46.7  met True
+    breast_cancer        CatBoost                      Linf    20         321.4      0.0892           5.11       0.0907            1.00         1.017    1.179       0 met True  met True               62.8  met True
+    breast_cancer        CatBoost                      L2      20         140.9      0.1395           6.67       0.1436            1.00         1.029    1.118       0 met True  met True               21.1  met True
+    breast_cancer        CatBoost                      L1      20         251.0      0.2573           6.23       0.2637            1.00         1.025    1.147       0 met True  met True               40.3  met True
+    make_classification  sklearn GradientBoosting      Linf    20         371.2      0.0968           1.40       0.0974            1.00         1.006    1.256       0 met True  met True              265.2  met True
+    make_classification  sklearn GradientBoosting      L2      20         118.5      0.1172           2.33       0.1179            1.00         1.006    1.249       0 met True  met True               50.8  met True
+    make_classification  sklearn GradientBoosting      L1      20         182.7      0.1476           2.94       0.1549            1.00         1.049    1.653       0 met True  met True               62.2  met True
+    make_classification  sklearn RandomForest          Linf    20         585.6      0.1110           3.20       0.1134            1.00         1.022    1.282       0 met True  met True              183.0  met True
+    make_classification  sklearn RandomForest          L2      20         365.1      0.1487           3.69       0.1564            1.00         1.052    1.240       0 met True  met True               99.0  met True
+    make_classification  sklearn RandomForest          L1      20         688.3      0.1989           3.08       0.2048            1.00         1.030    1.143       0 met True  met True              223.8  met True
+    make_classification  sklearn HistGradientBoosting  Linf    20         168.0      0.1145           1.76       0.1167            1.00         1.019    1.464       0 met True  met True               95.7  met True
+    make_classification  sklearn HistGradientBoosting  L2      20          86.5      0.1378           2.30       0.1379            1.00         1.000    1.004       0 met True  met True               37.6  met True
+    make_classification  sklearn HistGradientBoosting  L1      20         145.6      0.1698           2.45       0.1733            1.00         1.020    1.197       0 met True  met True               59.4  met True
+    make_classification  XGBoost                       Linf    20         271.8      0.0909           2.53       0.0909            1.00         1.000    1.000       0 met True  met True              107.2  met True
+    make_classification  XGBoost                       L2      20         223.0      0.1245           2.91       0.1289            1.00         1.035    1.153       0 met True  met True               76.6  met True
+    make_classification  XGBoost                       L1      20         422.2      0.1805           3.35       0.1846            1.00         1.023    1.123       0 met True  met True              125.9  met True
+    make_classification  LightGBM                      Linf    20         166.4      0.1148           1.81       0.1148            1.00         1.000    1.000       0 met True  met True               92.1  met True
+    make_classification  LightGBM                      L2      20         115.3      0.1368           2.17       0.1398            1.00         1.022    1.164       0 met True  met True               53.0  met True
+    make_classification  LightGBM                      L1      20         185.4      0.1695           2.63       0.1754            1.00         1.035    1.322       0 met True  met True               70.6  met True
+    make_classification  CatBoost                      Linf    20         219.3      0.0881           2.56       0.0899            1.00         1.020    1.263       0 met True  met True               85.7  met True
+    make_classification  CatBoost                      L2      20         101.4      0.1250           3.12       0.1305            1.00         1.045    1.373       0 met True  met True               32.5  met True
+    make_classification  CatBoost                      L1      20         207.5      0.1886           2.84       0.1927            1.00         1.022    1.524       0 met True  met True               73.1  met True
+    wine (3 classes)     sklearn GradientBoosting      Linf    20          84.8      0.0987           1.29       0.0997            1.00         1.010    1.118       0 met True  met True               65.7  met True
+    wine (3 classes)     sklearn GradientBoosting      L2      20          81.9      0.1110           2.24       0.1139            1.00         1.026    1.191       0 met True  met True               36.6  met True
+    wine (3 classes)     sklearn GradientBoosting      L1      20         128.4      0.1368           2.47       0.1370            1.00         1.001    1.014       0 met True  met True               52.0  met True
+    wine (3 classes)     sklearn RandomForest          Linf    20         208.4      0.1326           2.63       0.1342            1.00         1.012    1.120       0 met True  met True               79.3  met True
+    wine (3 classes)     sklearn RandomForest          L2      20         398.7      0.1873           3.91       0.1886            1.00         1.007    1.062       0 met True  met True              101.9  met True
+    wine (3 classes)     sklearn RandomForest          L1      20         940.9      0.2741           5.68       0.2790            1.00         1.018    1.133       0 met True  met True              165.5  met True
+    wine (3 classes)     sklearn HistGradientBoosting  Linf    20          42.9      0.1229           1.23       0.1229            1.00         1.000    1.000       0 met True  met True               34.8  met True
+    wine (3 classes)     sklearn HistGradientBoosting  L2      20          50.4      0.1334           2.41       0.1334            1.00         1.000    1.000       0 met True  met True               20.9  met True
+    wine (3 classes)     sklearn HistGradientBoosting  L1      20          72.4      0.1547           2.76       0.1547            1.00         1.000    1.000       0 met True  met True               26.3  met True
+    wine (3 classes)     XGBoost                       Linf    20          43.3      0.1225           1.23       0.1225            1.00         1.000    1.000       0 met True  met True               35.2  met True
+    wine (3 classes)     XGBoost                       L2      20          49.5      0.1372           2.03       0.1379            1.00         1.005    1.034       0 met True  met True               24.4  met True
+    wine (3 classes)     XGBoost                       L1      20          57.6      0.1584           1.41       0.1584            1.00         1.000    1.000       0 met True  met True               40.9  met True
+    wine (3 classes)     LightGBM                      Linf    20          49.6      0.1182           1.67       0.1182            1.00         1.000    1.000       0 met True  met True               29.7  met True
+    wine (3 classes)     LightGBM                      L2      20          53.3      0.1288           2.37       0.1309            1.00         1.016    1.205       0 met True  met True               22.5  met True
+    wine (3 classes)     LightGBM                      L1      20          72.5      0.1488           2.55       0.1488            1.00         1.000    1.000       0 met True  met True               28.4  met True
+    wine (3 classes)     CatBoost                      Linf    20          59.2      0.1411           1.43       0.1444            1.00         1.024    1.337       0 met True  met True               41.4  met True
+    wine (3 classes)     CatBoost                      L2      20          78.8      0.1930           2.51       0.1973            1.00         1.023    1.089       0 met True  met True               31.4  met True
+    wine (3 classes)     CatBoost                      L1      20         126.0      0.2774           1.59       0.2796            1.00         1.008    1.087       0 met True  met True               79.3  met True
 
     ## 2. Certified radii: tree_certified_radius bound (defaults) vs exact (MILP)
 
-    data                 model                         norm  rows  exact ms/row  bound ms/row  speed-up  mean b/e  min b/e     >= 0.8  rows > exact  never above  radii > attack dist  max |exact - attack|
-    -------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------
-    breast_cancer        sklearn GradientBoosting      Linf    20         144.2          6.42       22x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        sklearn GradientBoosting      L2      20          78.7          9.64        8x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        sklearn GradientBoosting      L1      20          69.6          7.80        9x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        sklearn RandomForest          Linf    20         341.9          9.20       37x     1.000    1.000   met True          0/20     met True                 0/20               1.1e-02
-    breast_cancer        sklearn RandomForest          L2      20         352.2        166.33        2x     0.908    0.796   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        sklearn RandomForest          L1      20         756.0        196.33        4x     0.777    0.584  met False          0/20     met True                 0/20               0.0e+00
-    breast_cancer        sklearn HistGradientBoosting  Linf    20         110.6          4.89       23x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        sklearn HistGradientBoosting  L2      20         166.3         49.36        3x     0.945    0.832   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        sklearn HistGradientBoosting  L1      20         251.6         46.39        5x     0.895    0.756   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        XGBoost                       Linf    20          92.6          4.97       19x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        XGBoost                       L2      20         194.3         62.40        3x     0.984    0.930   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        XGBoost                       L1      20         495.0        124.51        4x     0.959    0.839   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        LightGBM                      Linf    20         124.6          9.25       13x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        LightGBM                      L2      20          99.9         87.05        1x     0.983    0.895   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        LightGBM                      L1      20         285.1        115.47        2x     0.929    0.734   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        CatBoost                      Linf    20         258.5         19.36       13x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        CatBoost                      L2      20         126.2        123.54        1x     0.958    0.760   met True          0/20     met True                 0/20               0.0e+00
-    breast_cancer        CatBoost                      L1      20         225.4        130.42        2x     0.884    0.556   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn GradientBoosting      Linf    20         307.2          4.35       71x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn GradientBoosting      L2      20         101.0         11.37        9x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn GradientBoosting      L1      20         163.3         11.37       14x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn RandomForest          Linf    20         588.6          6.00       98x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn RandomForest          L2      20         481.5         30.10       16x     0.992    0.885   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn RandomForest          L1      20        1063.7         45.62       23x     0.994    0.882   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn HistGradientBoosting  Linf    20         218.0          6.00       36x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn HistGradientBoosting  L2      20          89.7         19.80        5x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  sklearn HistGradientBoosting  L1      20         146.2         11.76       12x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  XGBoost                       Linf    20         461.9          6.71       69x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  XGBoost                       L2      20         457.1         28.94       16x     0.981    0.832   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  XGBoost                       L1      20         758.5         40.82       19x     0.983    0.896   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  LightGBM                      Linf    20         193.2          4.93       39x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  LightGBM                      L2      20         155.7         13.91       11x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  LightGBM                      L1      20         196.8         11.63       17x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  CatBoost                      Linf    20         176.7          6.75       26x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  CatBoost                      L2      20          76.0         25.69        3x     0.993    0.924   met True          0/20     met True                 0/20               0.0e+00
-    make_classification  CatBoost                      L1      20         187.1         34.44        5x     0.974    0.673   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn GradientBoosting      Linf    20          66.7          4.61       14x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn GradientBoosting      L2      20          68.4         10.28        7x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn GradientBoosting      L1      20          95.8          9.84       10x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn RandomForest          Linf    20         168.5          9.03       19x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn RandomForest          L2      20         352.9         36.09       10x     0.996    0.950   met True          0/20     met True                 0/20               2.4e-02
-    wine (3 classes)     sklearn RandomForest          L1      20         801.3         45.05       18x     0.985    0.868   met True          0/20     met True                 0/20               5.8e-02
-    wine (3 classes)     sklearn HistGradientBoosting  Linf    20          38.1          3.06       12x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn HistGradientBoosting  L2      20          49.5         10.09        5x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     sklearn HistGradientBoosting  L1      20          53.9          9.81        5x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     XGBoost                       Linf    20          32.9          3.12       11x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     XGBoost                       L2      20          37.7          9.32        4x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     XGBoost                       L1      20          47.5         11.50        4x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     LightGBM                      Linf    20          44.2          3.83       12x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     LightGBM                      L2      20          50.5          8.80        6x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     LightGBM                      L1      20          64.6          9.31        7x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     CatBoost                      Linf    20          48.5          4.76       10x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     CatBoost                      L2      20          62.1         12.52        5x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
-    wine (3 classes)     CatBoost                      L1      20         128.2         13.98        9x     1.000    1.000   met True          0/20     met True                 0/20               0.0e+00
+    data                 model                         norm  rows  exact ms/row  bound ms/row  speed-up  mean b/e  min b/e    >= 0.8  rows > exact  never above  radii > attack dist  max |exact - attack|
+    ------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------
+    breast_cancer        sklearn GradientBoosting      Linf    20         134.4          4.74       28x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn GradientBoosting      L2      20          97.9         12.71        8x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn GradientBoosting      L1      20          77.8          9.80        8x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn RandomForest          Linf    20         355.9         18.56       19x     1.000    1.000  met True          0/20     met True                 0/20               1.1e-02
+    breast_cancer        sklearn RandomForest          L2      20         351.2        132.75        3x     0.949    0.855  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn RandomForest          L1      20         708.2        166.34        4x     0.879    0.710  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn HistGradientBoosting  Linf    20         122.2         11.01       11x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn HistGradientBoosting  L2      20         195.6         53.24        4x     0.994    0.940  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        sklearn HistGradientBoosting  L1      20         270.8         53.75        5x     0.992    0.932  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        XGBoost                       Linf    20          94.2          5.98       16x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        XGBoost                       L2      20         226.2         41.45        5x     0.992    0.938  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        XGBoost                       L1      20         516.3         58.91        9x     0.981    0.916  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        LightGBM                      Linf    20         145.3         11.08       13x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        LightGBM                      L2      20         126.5         58.84        2x     0.995    0.945  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        LightGBM                      L1      20         316.7         83.46        4x     0.988    0.883  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        CatBoost                      Linf    20         320.0         36.79        9x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        CatBoost                      L2      20         162.2        104.21        2x     0.975    0.830  met True          0/20     met True                 0/20               0.0e+00
+    breast_cancer        CatBoost                      L1      20         268.1        102.82        3x     0.953    0.731  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn GradientBoosting      Linf    20         323.7         10.26       32x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn GradientBoosting      L2      20         121.5         16.69        7x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn GradientBoosting      L1      20         157.2         16.29       10x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn RandomForest          Linf    20         559.3         10.34       54x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn RandomForest          L2      20         432.9         25.40       17x     0.996    0.928  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn RandomForest          L1      20         724.3         23.36       31x     0.998    0.969  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn HistGradientBoosting  Linf    20         208.3          7.90       26x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn HistGradientBoosting  L2      20          67.1         12.00        6x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  sklearn HistGradientBoosting  L1      20         141.7         10.09       14x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  XGBoost                       Linf    20         308.6         10.00       31x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  XGBoost                       L2      20         327.4         25.16       13x     0.995    0.954  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  XGBoost                       L1      20         468.4         25.28       19x     0.997    0.955  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  LightGBM                      Linf    20         185.1          5.58       33x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  LightGBM                      L2      20         147.5         11.89       12x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  LightGBM                      L1      20         222.1         11.40       19x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  CatBoost                      Linf    20         195.1         13.25       15x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  CatBoost                      L2      20          94.7         43.63        2x     0.997    0.964  met True          0/20     met True                 0/20               0.0e+00
+    make_classification  CatBoost                      L1      20         219.9         43.05        5x     0.986    0.773  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn GradientBoosting      Linf    20          81.5          6.15       13x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn GradientBoosting      L2      20          77.0         15.57        5x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn GradientBoosting      L1      20         118.8         14.47        8x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn RandomForest          Linf    20         170.0         14.92       11x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn RandomForest          L2      20         338.7         32.03       11x     0.999    0.981  met True          0/20     met True                 0/20               2.4e-02
+    wine (3 classes)     sklearn RandomForest          L1      20         949.2         52.36       18x     0.996    0.948  met True          0/20     met True                 0/20               5.8e-02
+    wine (3 classes)     sklearn HistGradientBoosting  Linf    20          40.6          3.66       11x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn HistGradientBoosting  L2      20          64.9         15.04        4x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     sklearn HistGradientBoosting  L1      20          73.7         12.45        6x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     XGBoost                       Linf    20          44.7          5.04        9x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     XGBoost                       L2      20          45.5         12.66        4x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     XGBoost                       L1      20          53.2         14.24        4x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     LightGBM                      Linf    20          48.2          3.89       12x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     LightGBM                      L2      20          61.8         11.55        5x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     LightGBM                      L1      20          83.2         14.45        6x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     CatBoost                      Linf    20          61.8          6.86        9x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     CatBoost                      L2      20          73.7         11.48        6x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
+    wine (3 classes)     CatBoost                      L1      20         139.5          9.70       14x     1.000    1.000  met True          0/20     met True                 0/20               0.0e+00
 
     ("radii > attack dist": rows where the bound or the exact radius exceeds the distance of a point ExactTreeAttack found and predict confirmed: must be 0; "max |exact - attack|": method="exact" against ExactTreeAttack's minimal_distance_, which agree but where a random forest's votes can tie at 0.5/0.5: the radius counts the tie, the attack needs a point predict flips)
 
@@ -233,70 +233,70 @@ to explain.
 
     data                 model                         method                               rows  mean bound  / exact  rows > exact  ms/row  ART time / this
     --------------------------------------------------------------------------------------------------------------------------------------------------------
-    breast_cancer        sklearn GradientBoosting      ART clique                             20      0.0921    0.983          0/20   19.93              1.0
-    breast_cancer        sklearn GradientBoosting      skadv bound (ART's clique settings)    20      0.0937    1.000          0/20    2.69              7.4
-    breast_cancer        sklearn GradientBoosting      skadv bound (defaults)                 20      0.0937    1.000          0/20    6.15              3.2
-    breast_cancer        sklearn RandomForest          ART clique                             20      0.4500    4.016          9/20   25.52              1.0
-    breast_cancer        sklearn RandomForest          skadv bound (ART's clique settings)    20      0.1079    0.963          0/20    4.11              6.2
-    breast_cancer        sklearn RandomForest          skadv bound (defaults)                 20      0.1115    0.995          0/20    7.75              3.3
-    breast_cancer        sklearn HistGradientBoosting  skadv bound (ART's clique settings)    20      0.1361    0.953          0/20    2.43                -
-    breast_cancer        sklearn HistGradientBoosting  skadv bound (defaults)                 20      0.1428    1.000          0/20    5.68                -
-    breast_cancer        XGBoost                       ART clique                             20      0.1268    0.992          0/20   49.50              1.0
-    breast_cancer        XGBoost                       skadv bound (ART's clique settings)    20      0.1272    0.995          0/20    2.08             23.8
-    breast_cancer        XGBoost                       skadv bound (defaults)                 20      0.1279    1.000          0/20    4.78             10.3
-    breast_cancer        LightGBM                      ART clique                             20      0.1322    0.898          0/20  105.82              1.0
-    breast_cancer        LightGBM                      skadv bound (ART's clique settings)    20      0.1325    0.900          0/20    2.74             38.6
-    breast_cancer        LightGBM                      skadv bound (defaults)                 20      0.1473    1.000          0/20   10.36             10.2
-    breast_cancer        CatBoost                      skadv bound (ART's clique settings)    20      0.0850    0.953          0/20    8.91                -
-    breast_cancer        CatBoost                      skadv bound (defaults)                 20      0.0892    1.000          0/20   15.19                -
-    make_classification  sklearn GradientBoosting      ART clique                             20      0.0927    0.958          0/20   78.23              1.0
-    make_classification  sklearn GradientBoosting      skadv bound (ART's clique settings)    20      0.0930    0.961          0/20    2.78             28.1
-    make_classification  sklearn GradientBoosting      skadv bound (defaults)                 20      0.0968    1.000          0/20    4.79             16.3
-    make_classification  sklearn RandomForest          ART clique                             20      0.5000    4.506         10/20   71.82              1.0
-    make_classification  sklearn RandomForest          skadv bound (ART's clique settings)    20      0.0993    0.895          0/20    7.51              9.6
-    make_classification  sklearn RandomForest          skadv bound (defaults)                 20      0.1110    1.000          0/20    8.27              8.7
-    make_classification  sklearn HistGradientBoosting  skadv bound (ART's clique settings)    20      0.1104    0.964          0/20    2.54                -
-    make_classification  sklearn HistGradientBoosting  skadv bound (defaults)                 20      0.1145    1.000          0/20    6.05                -
-    make_classification  XGBoost                       ART clique                             20      0.0847    0.931          0/20  181.85              1.0
-    make_classification  XGBoost                       skadv bound (ART's clique settings)    20      0.0849    0.934          0/20    2.72             67.0
-    make_classification  XGBoost                       skadv bound (defaults)                 20      0.0909    1.000          0/20    5.60             32.4
-    make_classification  LightGBM                      ART clique                             20      0.1108    0.965          0/20   75.07              1.0
-    make_classification  LightGBM                      skadv bound (ART's clique settings)    20      0.1111    0.968          0/20    2.45             30.7
-    make_classification  LightGBM                      skadv bound (defaults)                 20      0.1148    1.000          0/20    5.01             15.0
-    make_classification  CatBoost                      skadv bound (ART's clique settings)    20      0.0850    0.964          0/20    4.66                -
-    make_classification  CatBoost                      skadv bound (defaults)                 20      0.0881    1.000          0/20    6.71                -
+    breast_cancer        sklearn GradientBoosting      ART clique                             20      0.0921    0.983          0/20   30.22              1.0
+    breast_cancer        sklearn GradientBoosting      skadv bound (ART's clique settings)    20      0.0937    1.000          0/20    3.85              7.9
+    breast_cancer        sklearn GradientBoosting      skadv bound (defaults)                 20      0.0937    1.000          0/20    5.79              5.2
+    breast_cancer        sklearn RandomForest          ART clique                             20      0.4500    4.016          9/20   27.01              1.0
+    breast_cancer        sklearn RandomForest          skadv bound (ART's clique settings)    20      0.1079    0.963          0/20    3.45              7.8
+    breast_cancer        sklearn RandomForest          skadv bound (defaults)                 20      0.1115    0.995          0/20   17.75              1.5
+    breast_cancer        sklearn HistGradientBoosting  skadv bound (ART's clique settings)    20      0.1361    0.953          0/20    3.03                -
+    breast_cancer        sklearn HistGradientBoosting  skadv bound (defaults)                 20      0.1428    1.000          0/20    9.12                -
+    breast_cancer        XGBoost                       ART clique                             20      0.1268    0.992          0/20   62.27              1.0
+    breast_cancer        XGBoost                       skadv bound (ART's clique settings)    20      0.1272    0.995          0/20    3.33             18.7
+    breast_cancer        XGBoost                       skadv bound (defaults)                 20      0.1279    1.000          0/20    8.33              7.5
+    breast_cancer        LightGBM                      ART clique                             20      0.1322    0.898          0/20  132.63              1.0
+    breast_cancer        LightGBM                      skadv bound (ART's clique settings)    20      0.1325    0.900          0/20    4.18             31.8
+    breast_cancer        LightGBM                      skadv bound (defaults)                 20      0.1473    1.000          0/20   14.06              9.4
+    breast_cancer        CatBoost                      skadv bound (ART's clique settings)    20      0.0850    0.953          0/20    6.73                -
+    breast_cancer        CatBoost                      skadv bound (defaults)                 20      0.0892    1.000          0/20   27.33                -
+    make_classification  sklearn GradientBoosting      ART clique                             20      0.0927    0.958          0/20   88.31              1.0
+    make_classification  sklearn GradientBoosting      skadv bound (ART's clique settings)    20      0.0930    0.961          0/20    2.74             32.2
+    make_classification  sklearn GradientBoosting      skadv bound (defaults)                 20      0.0968    1.000          0/20    7.72             11.4
+    make_classification  sklearn RandomForest          ART clique                             20      0.5000    4.506         10/20   38.30              1.0
+    make_classification  sklearn RandomForest          skadv bound (ART's clique settings)    20      0.0993    0.895          0/20    3.11             12.3
+    make_classification  sklearn RandomForest          skadv bound (defaults)                 20      0.1110    1.000          0/20    9.76              3.9
+    make_classification  sklearn HistGradientBoosting  skadv bound (ART's clique settings)    20      0.1104    0.964          0/20    3.40                -
+    make_classification  sklearn HistGradientBoosting  skadv bound (defaults)                 20      0.1145    1.000          0/20    7.01                -
+    make_classification  XGBoost                       ART clique                             20      0.0847    0.931          0/20  145.52              1.0
+    make_classification  XGBoost                       skadv bound (ART's clique settings)    20      0.0849    0.934          0/20    2.57             56.7
+    make_classification  XGBoost                       skadv bound (defaults)                 20      0.0909    1.000          0/20   10.22             14.2
+    make_classification  LightGBM                      ART clique                             20      0.1108    0.965          0/20   86.19              1.0
+    make_classification  LightGBM                      skadv bound (ART's clique settings)    20      0.1111    0.968          0/20    4.09             21.0
+    make_classification  LightGBM                      skadv bound (defaults)                 20      0.1148    1.000          0/20    9.59              9.0
+    make_classification  CatBoost                      skadv bound (ART's clique settings)    20      0.0850    0.964          0/20    5.22                -
+    make_classification  CatBoost                      skadv bound (defaults)                 20      0.0881    1.000          0/20   15.48                -
 
     ## 3b. ART's DecisionTreeAttack vs skadv's attacks on one DecisionTreeClassifier (ART's single output measured in each norm)
 
     data                 model                    method                                     rows  success  mean dist  / exact  < exact  ms/row  ART time / this
     ------------------------------------------------------------------------------------------------------------------------------------------------------------
-    breast_cancer        DecisionTree (depth 5)   skadv ExactTreeAttack Linf                   20     1.00     0.0766    1.000        0    7.46            0.036
-    breast_cancer        DecisionTree (depth 5)   skadv GreedyTreeAttack Linf                  20     1.00     0.0767    1.001        0    0.35            0.770
-    breast_cancer        DecisionTree (depth 5)   ART DecisionTreeAttack (measured in Linf)    20     1.00     0.1091    1.424        0    0.27            1.000
-    breast_cancer        DecisionTree (depth 5)   skadv ExactTreeAttack L2                     20     1.00     0.0797    1.000        0    7.29            0.037
-    breast_cancer        DecisionTree (depth 5)   skadv GreedyTreeAttack L2                    20     1.00     0.0797    1.000        0    1.06            0.255
-    breast_cancer        DecisionTree (depth 5)   ART DecisionTreeAttack (measured in L2)      20     1.00     0.1116    1.400        0    0.27            1.000
-    breast_cancer        DecisionTree (depth 5)   skadv ExactTreeAttack L1                     20     1.00     0.0856    1.000        0    7.03            0.039
-    breast_cancer        DecisionTree (depth 5)   skadv GreedyTreeAttack L1                    20     1.00     0.0856    1.000        0    0.94            0.288
-    breast_cancer        DecisionTree (depth 5)   ART DecisionTreeAttack (measured in L1)      20     1.00     0.1152    1.346        0    0.27            1.000
-    make_classification  DecisionTree (depth 13)  skadv ExactTreeAttack Linf                   20     1.00     0.0617    1.000        0   28.19            0.012
-    make_classification  DecisionTree (depth 13)  skadv GreedyTreeAttack Linf                  20     1.00     0.0635    1.029        0    0.48            0.733
-    make_classification  DecisionTree (depth 13)  ART DecisionTreeAttack (measured in Linf)    20     1.00     0.2184    3.540        0    0.35            1.000
-    make_classification  DecisionTree (depth 13)  skadv ExactTreeAttack L2                     20     1.00     0.0624    1.000        0   14.97            0.023
-    make_classification  DecisionTree (depth 13)  skadv GreedyTreeAttack L2                    20     1.00     0.0624    1.000        0    1.18            0.295
-    make_classification  DecisionTree (depth 13)  ART DecisionTreeAttack (measured in L2)      20     1.00     0.2348    3.761        0    0.35            1.000
-    make_classification  DecisionTree (depth 13)  skadv ExactTreeAttack L1                     20     1.00     0.0630    1.000        0   15.84            0.022
-    make_classification  DecisionTree (depth 13)  skadv GreedyTreeAttack L1                    20     1.00     0.0630    1.000        0    1.24            0.282
-    make_classification  DecisionTree (depth 13)  ART DecisionTreeAttack (measured in L1)      20     1.00     0.2848    4.520        0    0.35            1.000
-    wine (3 classes)     DecisionTree (depth 4)   skadv ExactTreeAttack Linf                   20     1.00     0.1296    1.000        0   11.25            0.023
-    wine (3 classes)     DecisionTree (depth 4)   skadv GreedyTreeAttack Linf                  20     1.00     0.1397    1.079        0    0.24            1.090
-    wine (3 classes)     DecisionTree (depth 4)   ART DecisionTreeAttack (measured in Linf)    20     1.00     0.2465    1.902        0    0.26            1.000
-    wine (3 classes)     DecisionTree (depth 4)   skadv ExactTreeAttack L2                     20     1.00     0.1373    1.000        0   15.37            0.017
-    wine (3 classes)     DecisionTree (depth 4)   skadv GreedyTreeAttack L2                    20     1.00     0.1471    1.072        0    0.58            0.449
-    wine (3 classes)     DecisionTree (depth 4)   ART DecisionTreeAttack (measured in L2)      20     1.00     0.2540    1.850        0    0.26            1.000
-    wine (3 classes)     DecisionTree (depth 4)   skadv ExactTreeAttack L1                     20     1.00     0.1485    1.000        0   15.49            0.017
-    wine (3 classes)     DecisionTree (depth 4)   skadv GreedyTreeAttack L1                    20     1.00     0.1561    1.051        0    0.56            0.462
-    wine (3 classes)     DecisionTree (depth 4)   ART DecisionTreeAttack (measured in L1)      20     1.00     0.2685    1.808        0    0.26            1.000
+    breast_cancer        DecisionTree (depth 5)   skadv ExactTreeAttack Linf                   20     1.00     0.0766    1.000        0    9.03            0.027
+    breast_cancer        DecisionTree (depth 5)   skadv GreedyTreeAttack Linf                  20     1.00     0.0767    1.001        0    0.37            0.659
+    breast_cancer        DecisionTree (depth 5)   ART DecisionTreeAttack (measured in Linf)    20     1.00     0.1091    1.424        0    0.24            1.000
+    breast_cancer        DecisionTree (depth 5)   skadv ExactTreeAttack L2                     20     1.00     0.0797    1.000        0    9.44            0.026
+    breast_cancer        DecisionTree (depth 5)   skadv GreedyTreeAttack L2                    20     1.00     0.0797    1.000        0    0.80            0.303
+    breast_cancer        DecisionTree (depth 5)   ART DecisionTreeAttack (measured in L2)      20     1.00     0.1116    1.400        0    0.24            1.000
+    breast_cancer        DecisionTree (depth 5)   skadv ExactTreeAttack L1                     20     1.00     0.0856    1.000        0   10.15            0.024
+    breast_cancer        DecisionTree (depth 5)   skadv GreedyTreeAttack L1                    20     1.00     0.0856    1.000        0    1.01            0.240
+    breast_cancer        DecisionTree (depth 5)   ART DecisionTreeAttack (measured in L1)      20     1.00     0.1152    1.346        0    0.24            1.000
+    make_classification  DecisionTree (depth 13)  skadv ExactTreeAttack Linf                   20     1.00     0.0617    1.000        0   36.56            0.011
+    make_classification  DecisionTree (depth 13)  skadv GreedyTreeAttack Linf                  20     1.00     0.0635    1.029        0    0.56            0.741
+    make_classification  DecisionTree (depth 13)  ART DecisionTreeAttack (measured in Linf)    20     1.00     0.2184    3.540        0    0.42            1.000
+    make_classification  DecisionTree (depth 13)  skadv ExactTreeAttack L2                     20     1.00     0.0624    1.000        0   20.33            0.020
+    make_classification  DecisionTree (depth 13)  skadv GreedyTreeAttack L2                    20     1.00     0.0624    1.000        0    1.36            0.306
+    make_classification  DecisionTree (depth 13)  ART DecisionTreeAttack (measured in L2)      20     1.00     0.2348    3.761        0    0.42            1.000
+    make_classification  DecisionTree (depth 13)  skadv ExactTreeAttack L1                     20     1.00     0.0630    1.000        0   20.79            0.020
+    make_classification  DecisionTree (depth 13)  skadv GreedyTreeAttack L1                    20     1.00     0.0630    1.000        0    1.41            0.295
+    make_classification  DecisionTree (depth 13)  ART DecisionTreeAttack (measured in L1)      20     1.00     0.2848    4.520        0    0.42            1.000
+    wine (3 classes)     DecisionTree (depth 4)   skadv ExactTreeAttack Linf                   20     1.00     0.1296    1.000        0   12.98            0.017
+    wine (3 classes)     DecisionTree (depth 4)   skadv GreedyTreeAttack Linf                  20     1.00     0.1397    1.079        0    0.29            0.766
+    wine (3 classes)     DecisionTree (depth 4)   ART DecisionTreeAttack (measured in Linf)    20     1.00     0.2465    1.902        0    0.23            1.000
+    wine (3 classes)     DecisionTree (depth 4)   skadv ExactTreeAttack L2                     20     1.00     0.1373    1.000        0   20.91            0.011
+    wine (3 classes)     DecisionTree (depth 4)   skadv GreedyTreeAttack L2                    20     1.00     0.1471    1.072        0    0.78            0.288
+    wine (3 classes)     DecisionTree (depth 4)   ART DecisionTreeAttack (measured in L2)      20     1.00     0.2540    1.850        0    0.23            1.000
+    wine (3 classes)     DecisionTree (depth 4)   skadv ExactTreeAttack L1                     20     1.00     0.1485    1.000        0   16.85            0.013
+    wine (3 classes)     DecisionTree (depth 4)   skadv GreedyTreeAttack L1                    20     1.00     0.1561    1.051        0    0.54            0.421
+    wine (3 classes)     DecisionTree (depth 4)   ART DecisionTreeAttack (measured in L1)      20     1.00     0.2685    1.808        0    0.23            1.000
 
     - ART clique on sklearn GradientBoosting: ART sums the trees without init_ (the prior log-odds)
     - ART clique on sklearn RandomForest: ART's binary rule tests the sign of summed class probabilities, which are never negative: every row gets 0 or its whole search range
@@ -306,12 +306,9 @@ to explain.
     - ART clique on CatBoost: ART has no tree-reading wrapper for it (its clique verifier takes scikit-learn DT/ET/RF/GB, XGBoost and LightGBM)
     - LT-Attack: LT_ATTACK_BIN not set, not run
 
-    ## Floors: 267/270 met
-    - NOT met: bound/exact >= 0.8 breast_cancer sklearn RandomForest L1
-    - NOT met: exact/greedy time >= 20x breast_cancer LightGBM L2
-    - NOT met: exact/greedy time >= 20x breast_cancer CatBoost L2
+    ## Floors: 270/270 met
 
-    (total 615 s)
+    (total 626 s)
 
     ## 4. Published peer models (../shared/peer_trees)
 
@@ -320,13 +317,13 @@ to explain.
     method                                              avg bound / radius  error @0.3  ms/row                floor
     ---------------------------------------------------------------------------------------------------------------
     published (treeVerification example.json)                      0.39518        0.13       -                    -
-    skadv bound, max_clique 2, max_level 1 (published)             0.39611        0.13    0.47  met True / met True
-    skadv bound, defaults                                          0.39611        0.13    0.96                     
-    ART clique, same settings (true labels)                        0.39518        0.13    4.65                     
-    skadv exact radius (ExactTreeAttack)                           0.39611        0.13   20.52                     
-    skadv GreedyTreeAttack (upper bound)                           0.39611        0.13    0.41                     
-    LT-Attack (own check) (upper bound)                            0.39611        0.13    7.09                     
-    LT-Attack (XGBoost confirms) (upper bound)                     0.39611        0.13    7.09                     
+    skadv bound, max_clique 2, max_level 1 (published)             0.39611        0.13    0.30  met True / met True
+    skadv bound, defaults                                          0.39611        0.13    0.49                     
+    ART clique, same settings (true labels)                        0.39518        0.13    2.15                     
+    skadv exact radius (ExactTreeAttack)                           0.39611        0.13   10.72                     
+    skadv GreedyTreeAttack (upper bound)                           0.39611        0.13    0.17                     
+    LT-Attack (own check) (upper bound)                            0.39611        0.13    2.96                     
+    LT-Attack (XGBoost confirms) (upper bound)                     0.39611        0.13    2.96                     
 
     - bound read from the dump == bound read from the JSON model: True; bound above the exact radius on 0/100 rows; ART's bound above it on 0
     - error @0.3: for bounds the verified error (rows not certified at 0.3), for the exact radius the true robust error, for attacks the error they reach (a lower bound of it)
@@ -338,48 +335,66 @@ to explain.
 
     model                       method                        norm  rows  success  mean dist  / exact        < exact  max / exact  / LT-Attack   ms/row  LT time / this
     -------------------------------------------------------------------------------------------------------------------------------------------------------------------
-    breast_cancer_rf (4 trees)  skadv ExactTreeAttack         Linf    50     1.00     0.3111    1.000              0        1.000        1.000    23.45            0.29
-    breast_cancer_rf (4 trees)  skadv GreedyTreeAttack        Linf    50     1.00     0.3111    1.000   1 (by 2e-06)        1.000        1.000     0.72            9.59
-    breast_cancer_rf (4 trees)  skadv bound (lower bound)     Linf    50     1.00     0.3111    1.000              -        1.000        1.000     0.39           17.82
-    breast_cancer_rf (4 trees)  LT-Attack (own check)         Linf    50     0.98     0.3175    1.000   1 (by 2e-06)        1.000        1.000     6.89            1.00
-    breast_cancer_rf (4 trees)  LT-Attack (XGBoost confirms)  Linf    50     0.98     0.3175    1.000   1 (by 2e-06)        1.000        1.000     6.89            1.00
-    breast_cancer_rf (4 trees)  skadv ExactTreeAttack         L2      50     1.00     0.3881    1.000              0        1.000        0.997    21.85            0.31
-    breast_cancer_rf (4 trees)  skadv GreedyTreeAttack        L2      50     1.00     0.3881    1.000              0        1.000        0.997     2.05            3.34
-    breast_cancer_rf (4 trees)  skadv bound (lower bound)     L2      50     1.00     0.3881    1.000              -        1.000        0.997     0.98            7.03
-    breast_cancer_rf (4 trees)  LT-Attack (own check)         L2      50     0.98     0.3970    1.003              0        1.059        1.000     6.86            1.00
-    breast_cancer_rf (4 trees)  LT-Attack (XGBoost confirms)  L2      50     0.98     0.3970    1.003              0        1.059        1.000     6.86            1.00
-    diabetes_rf (25 trees)      skadv ExactTreeAttack         Linf    50     1.00     0.1354    1.000              0        1.000        0.938   235.21            0.07
-    diabetes_rf (25 trees)      skadv GreedyTreeAttack        Linf    50     1.00     0.1391    1.028              0        1.559        0.964     5.78            2.89
-    diabetes_rf (25 trees)      skadv bound (lower bound)     Linf    50     1.00     0.1354    1.000              -        1.000        0.938    10.70            1.56
-    diabetes_rf (25 trees)      LT-Attack (own check)         Linf    50     1.00     0.1443    1.066   1 (by 2e-06)        1.525        1.000    16.69            1.00
-    diabetes_rf (25 trees)      LT-Attack (XGBoost confirms)  Linf    50     1.00     0.1443    1.066              0        1.525        1.000    16.69            1.00
-    diabetes_rf (25 trees)      skadv ExactTreeAttack         L2      50     1.00     0.1895    1.000              0        1.000        0.965   430.30            0.06
-    diabetes_rf (25 trees)      skadv GreedyTreeAttack        L2      50     1.00     0.1954    1.031              0        1.261        0.995    10.76            2.46
-    diabetes_rf (25 trees)      skadv bound (lower bound)     L2      50     1.00     0.1802    0.951              -        1.000        0.918    63.02            0.42
-    diabetes_rf (25 trees)      LT-Attack (own check)         L2      50     1.00     0.1964    1.036   1 (by 2e-06)        1.263        1.000    26.46            1.00
-    diabetes_rf (25 trees)      LT-Attack (XGBoost confirms)  L2      50     1.00     0.1964    1.036              0        1.263        1.000    26.46            1.00
-    ijcnn_rf (100 trees)        skadv ExactTreeAttack         Linf    50     1.00     0.0950    1.000              0        1.000        0.944  3734.92            0.01
-    ijcnn_rf (100 trees)        skadv GreedyTreeAttack        Linf    50     1.00     0.0953    1.004              0        1.097        0.947    25.85            1.05
-    ijcnn_rf (100 trees)        skadv bound (lower bound)     Linf    50     1.00     0.0948    0.998              -        1.000        0.942    31.49            0.86
-    ijcnn_rf (100 trees)        LT-Attack (own check)         Linf    50     1.00     0.1007    1.060  14 (by 3e-06)        1.508        1.000    27.23            1.00
-    ijcnn_rf (100 trees)        LT-Attack (XGBoost confirms)  Linf    50     1.00     0.1007    1.060              0        1.508        1.000    27.23            1.00
-    ijcnn_rf (100 trees)        skadv ExactTreeAttack         L2      50     1.00     0.1179    1.000              0        1.000        0.976  2003.23            0.02
-    ijcnn_rf (100 trees)        skadv GreedyTreeAttack        L2      50     1.00     0.1239    1.050              0        1.349        1.025    42.86            0.84
-    ijcnn_rf (100 trees)        skadv bound (lower bound)     L2      50     1.00     0.1107    0.939              -        1.000        0.916   155.76            0.23
-    ijcnn_rf (100 trees)        LT-Attack (own check)         L2      50     1.00     0.1208    1.024  13 (by 4e-06)        1.162        1.000    35.80            1.00
-    ijcnn_rf (100 trees)        LT-Attack (XGBoost confirms)  L2      50     1.00     0.1208    1.024              0        1.162        1.000    35.80            1.00
+    breast_cancer_rf (4 trees)  skadv ExactTreeAttack         Linf    50     1.00     0.3111    1.000              0        1.000        1.000    12.19            0.25
+    breast_cancer_rf (4 trees)  skadv GreedyTreeAttack        Linf    50     1.00     0.3111    1.000              0        1.000        1.000     0.24           12.96
+    breast_cancer_rf (4 trees)  skadv bound (lower bound)     Linf    50     1.00     0.3111    1.000              -        1.000        1.000     0.17           17.86
+    breast_cancer_rf (4 trees)  LT-Attack (own check)         Linf    50     0.98     0.3175    1.000              0        1.000        1.000     3.08            1.00
+    breast_cancer_rf (4 trees)  LT-Attack (XGBoost confirms)  Linf    50     0.98     0.3175    1.000              0        1.000        1.000     3.08            1.00
+    breast_cancer_rf (4 trees)  skadv ExactTreeAttack         L2      50     1.00     0.3881    1.000              0        1.000        0.997     9.07            0.29
+    breast_cancer_rf (4 trees)  skadv GreedyTreeAttack        L2      50     1.00     0.3888    1.002              0        1.038        0.999     0.49            5.38
+    breast_cancer_rf (4 trees)  skadv bound (lower bound)     L2      50     1.00     0.3881    1.000              -        1.000        0.997     0.77            3.42
+    breast_cancer_rf (4 trees)  LT-Attack (own check)         L2      50     0.98     0.3970    1.003              0        1.059        1.000     2.63            1.00
+    breast_cancer_rf (4 trees)  LT-Attack (XGBoost confirms)  L2      50     0.98     0.3970    1.003              0        1.059        1.000     2.63            1.00
+    breast_cancer_rf (4 trees)  skadv ExactTreeAttack         L1      50     1.00     0.5022    1.000              0        1.000        0.996    16.43            0.21
+    breast_cancer_rf (4 trees)  skadv GreedyTreeAttack        L1      50     1.00     0.5022    1.000              0        1.000        0.996     0.57            6.08
+    breast_cancer_rf (4 trees)  skadv bound (lower bound)     L1      50     1.00     0.5022    1.000              -        1.000        0.996     0.80            4.34
+    breast_cancer_rf (4 trees)  LT-Attack (own check)         L1      50     0.98     0.5147    1.004              0        1.100        1.000     3.47            1.00
+    breast_cancer_rf (4 trees)  LT-Attack (XGBoost confirms)  L1      50     0.98     0.5147    1.004              0        1.100        1.000     3.47            1.00
+    diabetes_rf (25 trees)      skadv ExactTreeAttack         Linf    50     1.00     0.1354    1.000              0        1.000        0.938   168.44            0.04
+    diabetes_rf (25 trees)      skadv GreedyTreeAttack        Linf    50     1.00     0.1391    1.028              0        1.559        0.964     4.52            1.41
+    diabetes_rf (25 trees)      skadv bound (lower bound)     Linf    50     1.00     0.1354    1.000              -        1.000        0.938     8.30            0.77
+    diabetes_rf (25 trees)      LT-Attack (own check)         Linf    50     1.00     0.1443    1.066   1 (by 2e-06)        1.525        1.000     6.36            1.00
+    diabetes_rf (25 trees)      LT-Attack (XGBoost confirms)  Linf    50     1.00     0.1443    1.066              0        1.525        1.000     6.36            1.00
+    diabetes_rf (25 trees)      skadv ExactTreeAttack         L2      50     1.00     0.1895    1.000              0        1.000        0.965   164.87            0.12
+    diabetes_rf (25 trees)      skadv GreedyTreeAttack        L2      50     1.00     0.1979    1.044              0        1.266        1.007     2.48            7.86
+    diabetes_rf (25 trees)      skadv bound (lower bound)     L2      50     1.00     0.1893    0.999              -        1.000        0.964    23.26            0.84
+    diabetes_rf (25 trees)      LT-Attack (own check)         L2      50     1.00     0.1964    1.036   1 (by 2e-06)        1.263        1.000    19.46            1.00
+    diabetes_rf (25 trees)      LT-Attack (XGBoost confirms)  L2      50     1.00     0.1964    1.036              0        1.263        1.000    19.46            1.00
+    diabetes_rf (25 trees)      skadv ExactTreeAttack         L1      50     1.00     0.2327    1.000              0        1.000        0.995   107.03            0.17
+    diabetes_rf (25 trees)      skadv GreedyTreeAttack        L1      50     1.00     0.2339    1.005              0        1.231        1.000     2.28            8.06
+    diabetes_rf (25 trees)      skadv bound (lower bound)     L1      50     1.00     0.2327    1.000              -        1.000        0.995    19.25            0.95
+    diabetes_rf (25 trees)      LT-Attack (own check)         L1      50     1.00     0.2340    1.005   3 (by 3e-06)        1.085        1.000    18.35            1.00
+    diabetes_rf (25 trees)      LT-Attack (XGBoost confirms)  L1      50     1.00     0.2340    1.005              0        1.085        1.000    18.35            1.00
+    ijcnn_rf (100 trees)        skadv ExactTreeAttack         Linf    50     1.00     0.0950    1.000              0        1.000        0.944  2027.27            0.01
+    ijcnn_rf (100 trees)        skadv GreedyTreeAttack        Linf    50     1.00     0.0953    1.004              0        1.097        0.947    11.62            1.26
+    ijcnn_rf (100 trees)        skadv bound (lower bound)     Linf    50     1.00     0.0950    1.000              -        1.000        0.944    33.32            0.44
+    ijcnn_rf (100 trees)        LT-Attack (own check)         Linf    50     1.00     0.1007    1.060  14 (by 3e-06)        1.508        1.000    14.65            1.00
+    ijcnn_rf (100 trees)        LT-Attack (XGBoost confirms)  Linf    50     1.00     0.1007    1.060              0        1.508        1.000    14.65            1.00
+    ijcnn_rf (100 trees)        skadv ExactTreeAttack         L2      50     1.00     0.1179    1.000              0        1.000        0.976   774.34            0.02
+    ijcnn_rf (100 trees)        skadv GreedyTreeAttack        L2      50     1.00     0.1236    1.048              0        1.343        1.023    11.16            1.49
+    ijcnn_rf (100 trees)        skadv bound (lower bound)     L2      50     1.00     0.1157    0.981              -        1.000        0.957   103.15            0.16
+    ijcnn_rf (100 trees)        LT-Attack (own check)         L2      50     1.00     0.1208    1.024  13 (by 4e-06)        1.162        1.000    16.62            1.00
+    ijcnn_rf (100 trees)        LT-Attack (XGBoost confirms)  L2      50     1.00     0.1208    1.024              0        1.162        1.000    16.62            1.00
+    ijcnn_rf (100 trees)        skadv ExactTreeAttack         L1      50     1.00     0.1637    1.000              0        1.000        0.970  1106.68            0.01
+    ijcnn_rf (100 trees)        skadv GreedyTreeAttack        L1      50     1.00     0.1690    1.032              0        1.202        1.001    10.48            1.47
+    ijcnn_rf (100 trees)        skadv bound (lower bound)     L1      50     1.00     0.1580    0.965              -        1.000        0.936    92.98            0.17
+    ijcnn_rf (100 trees)        LT-Attack (own check)         L1      50     1.00     0.1688    1.031  15 (by 7e-06)        1.130        1.000    15.41            1.00
+    ijcnn_rf (100 trees)        LT-Attack (XGBoost confirms)  L1      50     1.00     0.1688    1.031              0        1.130        1.000    15.41            1.00
 
     - breast_cancer_rf Linf: LT-Attack attacked 49/50 rows; XGBoost's predict confirms its best point on 30, 49 after moving its points to float32 splits
     - breast_cancer_rf L2: LT-Attack attacked 49/50 rows; XGBoost's predict confirms its best point on 30, 49 after moving its points to float32 splits
+    - breast_cancer_rf L1: LT-Attack attacked 49/50 rows; XGBoost's predict confirms its best point on 30, 49 after moving its points to float32 splits
     - diabetes_rf Linf: LT-Attack attacked 50/50 rows; XGBoost's predict confirms its best point on 14, 50 after moving its points to float32 splits
     - diabetes_rf L2: LT-Attack attacked 50/50 rows; XGBoost's predict confirms its best point on 22, 50 after moving its points to float32 splits
+    - diabetes_rf L1: LT-Attack attacked 50/50 rows; XGBoost's predict confirms its best point on 37, 50 after moving its points to float32 splits
     - ijcnn_rf Linf: LT-Attack attacked 50/50 rows; XGBoost's predict confirms its best point on 1, 50 after moving its points to float32 splits
     - ijcnn_rf L2: LT-Attack attacked 50/50 rows; XGBoost's predict confirms its best point on 1, 50 after moving its points to float32 splits
+    - ijcnn_rf L1: LT-Attack attacked 50/50 rows; XGBoost's predict confirms its best point on 1, 50 after moving its points to float32 splits
     - published LT-Attack averages: none for these models -- PROVENANCE.md lists none, and the paper's tables use the tree_verification_models GBDTs, which are not available offline
 
     ## Floors: 2/2 met
 
-    (total 391 s)
+    (total 276 s)
 """
 
 import argparse
