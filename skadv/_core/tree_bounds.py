@@ -26,7 +26,8 @@ pairwise meet the ball and each other meet the ball together) and whose
 intersection is within ``r``, and the group's bound is its best clique.
 Every level is an upper bound of the margin -- the tuple of leaves a real
 point reaches is one of the cliques -- and a tighter one than the level
-below; once one group is left it is the exact maximum over the ball (L-inf).
+below; once one group is left it is the exact maximum over the ball (L-inf,
+for a row that stayed within ``max_cliques``).
 Beyond the paper, each level first prunes the nodes whose value plus the best
 of every other group is below ``-tol``: no tuple that could break the
 certificate goes through them, so dropping them keeps the check sound and
