@@ -17,7 +17,7 @@ Everything below is measured in one run, so the ratios compare like with like.
    ``ExactTreeAttack`` (MILP, each row's exact radius) and
    ``GreedyTreeAttack``, time per row of ``transform`` (after ``fit`` and a
    two-row warm-up; fit is not counted; the exact attack runs once, the cheap
-   methods -- greedy, bounds -- three times and report the median) and mean
+   methods the median of several runs -- greedy five, bounds three) and mean
    distance of the points the model's own ``predict`` confirms;
    greedy/exact distance (mean over the rows both solve, and the largest
    per-row ratio; floor 1.10), rows where greedy's distance is below the

@@ -520,16 +520,13 @@ def _merge(a, b, n, budget, rows, idx, r):
         ib.append(pb + sb[i])
     ia = np.concatenate(ia) if ia else np.zeros(0, np.intp)
     ib = np.concatenate(ib) if ib else np.zeros(0, np.intp)
-    row = a.row[ia]
-    lo = np.maximum(a.lo[ia], b.lo[ib])
-    hi = np.minimum(a.hi[ia], b.hi[ib])
-    ok = np.arange(len(ia))
     gap = np.maximum(a.gap[ia], b.gap[ib])
     if rows.norm != "inf":  # in L-inf boxes that meet each other meet the ball together
         dd = rows.reduce(gap)
-        near = (dd < r[row[ok]]) | (dd <= 0)
-        ok, gap = ok[near], gap[near]
-    return _Nodes(row[ok], lo[ok], hi[ok], a.val[ia[ok]] + b.val[ib[ok]], gap)
+        near = (dd < r[a.row[ia]]) | (dd <= 0)
+        ia, ib, gap = ia[near], ib[near], gap[near]
+    return _Nodes(a.row[ia], np.maximum(a.lo[ia], b.lo[ib]), np.minimum(a.hi[ia], b.hi[ib]),
+                  a.val[ia] + b.val[ib], gap)
 
 
 CliqueBound.__doc__ = CliqueBound.__doc__.replace("    %(chen)s", _CHEN)
