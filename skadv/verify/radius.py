@@ -1,18 +1,20 @@
 """The largest radius a set of sound bounds certifies, per row, by bisection.
 
 Pure JAX (no scikit-learn): one compiled program bisects the radius of every
-row of a batch at once.
+row of a batch at once. :func:`radius_in_norm` turns a radius of one norm
+into a sound radius of another.
 """
 
 from functools import partial
 
+import numpy as np
 import jax
 import jax.numpy as jnp
 
 from ._network import fill_doc, forward, margin_matrix
 from .crown import crown_bounds
 
-__all__ = ["certified_radius"]
+__all__ = ["certified_radius", "radius_in_norm"]
 
 _BOUND_METHODS = ("ibp", "crown-ibp", "crown")
 
@@ -106,3 +108,28 @@ def certified_radius(layers, x, label, max_radius, *, norm="inf",
     lo, _ = jax.lax.fori_loop(0, steps, bisect, (jnp.zeros_like(max_radius), max_radius))
     at_max = worst_margin(max_radius) > 0
     return jnp.where(centre, jnp.where(at_max, max_radius, lo), -1.0)
+
+
+def radius_in_norm(radius, from_norm, to_norm, n_features):
+    """A certified radius in ``from_norm`` as a (smaller) one in ``to_norm``.
+
+    The L-inf ball of radius r lies in the L2 ball of radius r*sqrt(d) and in
+    the L1 ball of radius r*d, and the L2 ball of radius r in the L-inf ball
+    of radius r and the L1 ball of radius r*sqrt(d): a certificate for the
+    larger ball holds for the smaller one.
+    """
+    if from_norm == to_norm or radius < 0:
+        return radius
+    if from_norm == 2 and to_norm == "inf":
+        return radius / np.sqrt(n_features)
+    if from_norm == "inf" and to_norm == 2:
+        return radius
+    if from_norm == 2 and to_norm == 1:
+        return radius
+    if from_norm == "inf" and to_norm == 1:
+        return radius
+    if from_norm == 1 and to_norm == 2:
+        return radius / np.sqrt(n_features)
+    if from_norm == 1 and to_norm == "inf":
+        return radius / n_features
+    return -1.0

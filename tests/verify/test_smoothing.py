@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import pytest
 from scipy import stats
 
-from skadv.verify.smoothing import (certify_counts, clopper_pearson_lower, noise,
-                                    noise_counts, row_keys_from_rows, smoothing_radius)
+from skadv.verify.smoothing import (bank_size, certify_counts, clopper_pearson_lower,
+                                    noise, noise_bank, noise_counts, row_keys_from_rows,
+                                    smoothing_radius)
 
 
 def test_clopper_pearson_equals_beta_quantile_and_binomial_tail():
@@ -65,14 +66,18 @@ class FirstFeature:
         return jnp.stack([jnp.zeros(Z.shape[0]), Z[:, 0] - params], axis=1)
 
 
-def test_counts_are_binomial_with_the_known_probability():
+@pytest.mark.parametrize("bank", [False, True], ids=["drawn", "bank"])
+def test_counts_are_binomial_with_the_known_probability(bank):
     sigma, n_samples, t = 0.5, 1000, 0.1
     x0 = np.linspace(-0.6, 0.8, 64)
     X = np.column_stack([x0, np.zeros((64, 2))]).astype(np.float32)
     keys = row_keys_from_rows(jax.random.PRNGKey(0), X, 1)
+    # picked from a bank: each row's draws are still independent normals
+    bank = noise_bank(jax.random.PRNGKey(9), n_samples, 3) if bank else None
     # 1000 draws in chunks of 96: ten full chunks and a masked partial one
     counts = np.asarray(noise_counts(FirstFeature(), jnp.float32(t), jnp.asarray(X), keys,
-                                     sigma, n_samples=n_samples, draws=96, n_classes=2))
+                                     sigma, n_samples=n_samples, draws=96, n_classes=2,
+                                     bank=bank))
     assert np.all(counts.sum(axis=1) == n_samples)
     p = stats.norm.cdf((x0 - t) / sigma)
     # the sum over rows of independent binomials: its mean and variance are known
@@ -84,8 +89,25 @@ def test_counts_are_binomial_with_the_known_probability():
     # per-feature sigma: noise only on the first feature changes nothing here
     counts_f = noise_counts(FirstFeature(), jnp.float32(t), jnp.asarray(X), keys,
                             jnp.array([sigma, 0.0, 0.0]), n_samples=n_samples, draws=96,
-                            n_classes=2)
+                            n_classes=2, bank=bank)
     np.testing.assert_array_equal(counts_f, counts)
+
+
+def test_bank_draws_of_a_row_are_distinct_vectors_of_the_bank():
+    assert bank_size(100, 30) == 8192
+    assert bank_size(20_000, 30) == 32768  # never fewer than a row's draws
+    assert bank_size(100, 10**6) == 128  # wide rows: a smaller bank, still >= 100
+    bank = np.asarray(noise_bank(jax.random.PRNGKey(2), 300, 4))
+    assert bank.shape == (8192, 4)
+    keys = row_keys_from_rows(jax.random.PRNGKey(3), np.eye(6, dtype=np.float32), 0)
+    # 2 x 4096 draws: chunk 1 goes on where chunk 0 stopped, all 8192 distinct
+    a = np.concatenate([np.asarray(noise(keys, s, 4096, 4, jnp.asarray(bank)))
+                        for s in (0, 1)], axis=1)
+    index = {tuple(v): i for i, v in enumerate(bank)}
+    picked = np.array([[index[tuple(v)] for v in row] for row in a])
+    assert all(len(set(row)) == 8192 for row in picked)
+    # rows start at different vectors and walk with different strides
+    assert len(set(picked[:, 0])) == 6 and len(set(picked[:, 1] - picked[:, 0])) == 6
 
 
 def test_noise_is_standard_normal_and_chunks_are_independent():

@@ -1,6 +1,7 @@
 """Randomized smoothing (Cohen et al. 2019): noise training and the CERTIFY sampler."""
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import jax
@@ -10,14 +11,29 @@ from ...exceptions import NotDifferentiableError
 from ...models._differentiable import as_differentiable
 from ...utils._jax import map_batches, prng_key
 from ...utils._sklearn_compat import _check_sample_weight, check_is_fitted, validate_data
-from ...verify.smoothing import certify_counts, noise, noise_counts, row_keys_from_rows
+from ...verify.smoothing import (certify_counts, noise, noise_bank, noise_counts,
+                                 row_keys_from_rows)
 from .._base import is_jax_model
 from ..._core.train import NoiseObjective
 from ._common import Strategy, fit_plain
 
 # Independent PRNG streams of the smoothing sampler (Cohen et al.'s selection
 # and estimation draws must be independent of each other).
-SELECT, ESTIMATE, VIEW = 0, 1, 2
+SELECT, ESTIMATE, VIEW, BANK = 0, 1, 2, 3
+
+
+@lru_cache(maxsize=8)
+def _selection_bank(seed, n_samples, n_features):
+    """The bank that the selection draws (``predict``) are picked from.
+
+    Picked, not drawn: a black-box attack calls ``predict`` once per query,
+    and drawing ``n0`` fresh vectors per row costs about 5x the base MLP's
+    forward pass. Each row still gets independent standard normal draws
+    (:func:`~skadv.verify.smoothing.noise_bank`); the estimation draws of
+    :meth:`certify`, which the radius rests on, stay fresh and independent
+    of them.
+    """
+    return noise_bank(jax.random.fold_in(prng_key(seed), BANK), n_samples, n_features)
 
 
 @dataclass(frozen=True)
@@ -58,13 +74,15 @@ def counts(clf, X, stream, n_samples):
     sigma = np.asarray(clf.sigma * clf.scale_, np.float32)
     draws = min(n_samples, clf.batch_size)
     rows = max(1, clf.batch_size // draws)
+    bank = _selection_bank(clf._seed_, n_samples, d) if stream == SELECT else None
     try:
         diff = as_differentiable(clf.estimator_)
     except NotDifferentiableError:
         diff = None
     if diff is not None:
         def batch(xb, kb):
-            return noise_counts(diff.fn, diff.params, xb, kb, sigma, n_samples=n_samples, draws=draws, n_classes=n_classes)
+            return noise_counts(diff.fn, diff.params, xb, kb, sigma, n_samples=n_samples,
+                                draws=draws, n_classes=n_classes, bank=bank)
 
         return map_batches(batch, [X, keys], rows, concurrent=True)
     # A black-box model: the same draws, handed to its predict in large batches.
@@ -73,7 +91,7 @@ def counts(clf, X, stream, n_samples):
         xb, kb = X[start:start + rows], jnp.asarray(keys[start:start + rows])
         for step in range(-(-n_samples // draws)):
             m = min(draws, n_samples - step * draws)
-            Z = xb[:, None, :] + np.asarray(sigma * noise(kb, step, draws, d))[:, :m]
+            Z = xb[:, None, :] + np.asarray(sigma * noise(kb, step, draws, d, bank))[:, :m]
             pred = _inner_predict(clf, Z.reshape(-1, d).astype(np.float64))
             idx = np.searchsorted(clf.classes_, pred).reshape(len(xb), m)
             flat = (np.arange(len(xb))[:, None] * n_classes + idx).ravel()
