@@ -20,11 +20,13 @@ from sklearn.utils import check_random_state
 from ._core.train import cross_entropy
 from .attacks import AutoPGDAttack, FGSMAttack, SquareAttack
 from .attacks._budget import attack_norm, canonical_norm, resolve_budget
+from .attacks.adaptive import run_key
 from .constraints import FeatureConstraints
 from .exceptions import UnsupportedModelError
 from .models._differentiable import as_differentiable
 from .utils._jax import map_batches
 from .utils._sklearn_compat import check_is_fitted
+from .verify.radius import radius_in_norm
 
 __all__ = [
     "EvaluationWarning",
@@ -420,31 +422,6 @@ def _certify(estimator, X):
     return None
 
 
-def _radius_in(radius, from_norm, to_norm, n_features):
-    """A certified radius in ``from_norm`` as a (smaller) one in ``to_norm``.
-
-    The L-inf ball of radius r lies in the L2 ball of radius r*sqrt(d) and in
-    the L1 ball of radius r*d, and the L2 ball of radius r in the L-inf ball
-    of radius r and the L1 ball of radius r*sqrt(d): a certificate for the
-    larger ball holds for the smaller one.
-    """
-    if from_norm == to_norm or radius < 0:
-        return radius
-    if from_norm == 2 and to_norm == "inf":
-        return radius / np.sqrt(n_features)
-    if from_norm == "inf" and to_norm == 2:
-        return radius
-    if from_norm == 2 and to_norm == 1:
-        return radius
-    if from_norm == "inf" and to_norm == 1:
-        return radius
-    if from_norm == 1 and to_norm == 2:
-        return radius / np.sqrt(n_features)
-    if from_norm == 1 and to_norm == "inf":
-        return radius / n_features
-    return -1.0
-
-
 def _record(estimator, eps, attack, correct, perturbation=None, queries=None, seconds=0.0,
             valid=None):
     n = 0 if correct is None else len(correct)
@@ -542,7 +519,12 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
         renders it. An attack that searches all budgets in one run
         (:class:`~skadv.attacks.SquareAttack`, when serial) gets the same
         results as one run per budget, and each budget's ``time_s`` is the
-        joint run's time divided by the number of budgets.
+        joint run's time divided by the number of budgets. An attack that is
+        the same computation as an earlier one on that estimator and budget
+        -- equal type and parameters with an int ``random_state``, or a
+        BPDA or EOT wrapper with nothing to adapt (no rounding to replace,
+        no randomness to average) around such an attack -- reuses its run:
+        the same rows, ``time_s`` 0.
     predictions : dict
         Only with ``return_predictions``.
     adversarial : dict
@@ -605,6 +587,7 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
         for b, e in enumerate(eps_grid):
             records.append(_record(est_name, e, CLEAN, clean_ok))
             worst = clean_ok.copy()
+            runs = {}  # run key -> (attack, result): the same computation is run once
             for atk_name, template in atks:
                 if atk_name in joint:
                     atk, results, seconds = joint[atk_name]
@@ -612,8 +595,14 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
                                        seconds / len(eps_grid))
                 else:
                     atk = _aim(template, est, float(e), constraints, feature_scale, n_jobs)
-                    result, seconds = _run_attack(lambda: atk.fit(X, y)._attack(X, y),
-                                                  atk_name, est_name)
+                    key = run_key(atk, est)
+                    if key in runs:
+                        (atk, result), seconds = runs[key], 0.0
+                    else:
+                        result, seconds = _run_attack(lambda: atk.fit(X, y)._attack(X, y),
+                                                      atk_name, est_name)
+                        if key is not None and result is not None:
+                            runs[key] = atk, result
                 if result is None:
                     records.append(_record(est_name, e, atk_name, None))
                     bar.update()
@@ -634,7 +623,7 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
             records.append(_record(est_name, e, WORST, worst))
             if cert is not None:
                 pred, radius, cert_norm = cert
-                r = np.array([_radius_in(v, cert_norm, norm, n_features) for v in radius])
+                r = np.array([radius_in_norm(v, cert_norm, norm, n_features) for v in radius])
                 records.append(_record(est_name, e, CERTIFIED,
                                        (pred == y) & (r >= 0) & (r >= e)))
     bar.close()

@@ -183,3 +183,33 @@ def test_adversarial_rows_are_the_ones_scored(breast_cancer):
     only, adv_only = robustness_report({"LR": lr}, X, y, attacks=[FGSMAttack()], eps=0.1,
                                        return_adversarial=True)
     assert list(adv_only) == [("LR", 0.1, "FGSM")]
+
+
+def test_a_run_equal_to_an_earlier_one_is_reused(breast_cancer):
+    from skadv.defenses import GradientMaskingClassifier
+    from skadv.models import LogisticRegression as JaxLR
+
+    X, y = breast_cancer
+    X, y = X[::4].astype(np.float64), y[::4]
+    lr = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    masked = make_pipeline(StandardScaler(), GradientMaskingClassifier(
+        JaxLR(), quantization_step=0.5)).fit(X, y)
+    attacks = {"PGD": PGDAttack(steps=10, random_state=0),
+               "BPDA": BPDA(PGDAttack(steps=10, random_state=0)),
+               "seed 1": PGDAttack(steps=10, random_state=1),
+               "unseeded": PGDAttack(steps=10)}
+    report, advs = robustness_report({"LR": lr, "masked": masked}, X, y, attacks=attacks,
+                                     eps=[0.1, 0.5], feature_scale="std",
+                                     return_adversarial=True)
+    seconds = report.set_index(["estimator", "eps", "attack"]).time_s
+    for e in (0.1, 0.5):
+        # Nothing for BPDA to replace in a logistic regression: PGD's run, reused.
+        assert seconds[("LR", e, "BPDA")] == 0.0 < seconds[("LR", e, "PGD")]
+        np.testing.assert_array_equal(advs[("LR", e, "BPDA")], advs[("LR", e, "PGD")])
+        # Another seed, no seed, or a rounding to see through: runs of their own.
+        assert seconds[("LR", e, "seed 1")] > 0 and seconds[("LR", e, "unseeded")] > 0
+        assert seconds[("masked", e, "BPDA")] > 0
+    # The reused rows are the ones a standalone BPDA run returns.
+    alone = BPDA(PGDAttack(eps=0.5, steps=10, feature_scale="std", random_state=0),
+                 estimator=lr).fit(X, y)
+    np.testing.assert_array_equal(alone.transform(X, y), advs[("LR", 0.5, "BPDA")])

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import get_tags
 
+from ..exceptions import UnsupportedModelError
 from ..models._differentiable import Chain, Differentiable, as_differentiable
 from ._base import BaseAttack
 from ..utils._sklearn_compat import HasMethods, Interval, _fit_context, check_is_fitted
@@ -50,6 +51,15 @@ def _apply(fn, params, X, draw, straight_through):
         # Forward value of the real layer, gradient of the approximation.
         return g + jax.lax.stop_gradient(out - g)
     return out
+
+
+def _has_hook(fn, hook):
+    """Whether a layer of ``fn`` (inside Chains and adaptive views) has ``hook``."""
+    if isinstance(fn, Chain):
+        return any(_has_hook(f, hook) for f in fn.fns)
+    if isinstance(fn, AdaptiveView):
+        return _has_hook(fn.fn, hook)
+    return getattr(fn, hook, None) is not None
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,12 @@ class AdaptiveView:
         return jax.scipy.special.logsumexp(logp, axis=0) - jnp.log(self.n_samples)
 
 
+def _adapts(fn, straight_through=False, n_samples=0):
+    """Whether BPDA (``straight_through``) or EOT (``n_samples``) changes the view ``fn``."""
+    return bool((straight_through and _has_hook(fn, "__skadv_bpda__"))
+                or (n_samples and _has_hook(fn, "__skadv_eot__")))
+
+
 class _AdaptiveVictim:
     """The victim as the wrapped attack sees it: same predictions, adapted gradients."""
 
@@ -104,6 +120,10 @@ class _AdaptiveVictim:
 
     def __skadv_differentiable__(self):
         diff = as_differentiable(self.estimator)
+        if not _adapts(diff.fn, self.straight_through, self.n_samples):
+            # Nothing to replace or to average: the victim's own view, so the
+            # wrapped attack runs exactly as it does on the victim.
+            return diff
         fn, st, n = diff.fn, self.straight_through, self.n_samples
         if isinstance(fn, AdaptiveView):  # one view with both adaptations
             fn, st, n = fn.fn, st or fn.straight_through, n or fn.n_samples
@@ -124,6 +144,21 @@ class _AdaptiveAttack(TransformerMixin, BaseEstimator):
 
     def _adaptation(self):
         raise NotImplementedError
+
+    def _adapts_to(self, estimator):
+        """Whether this wrapper changes what its attack sees of ``estimator``.
+
+        When it does not (no layer with the hook, e.g. BPDA around an
+        attack on a model without rounding, EOT on a deterministic one),
+        :meth:`transform` equals the wrapped attack's on ``estimator``: same
+        view, same program, same rows. :func:`~skadv.evaluation.robustness_report`
+        then reuses the wrapped attack's run.
+        """
+        try:
+            fn = as_differentiable(estimator).fn
+        except UnsupportedModelError:  # not differentiable: let the attack say so
+            return True
+        return _adapts(fn, **self._adaptation())
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -336,3 +371,27 @@ class EOT(_AdaptiveAttack):
 
     def _adaptation(self):
         return {"n_samples": int(self.n_samples)}
+
+
+def run_key(attack, estimator):
+    """Equal for two aimed attacks whose runs on ``estimator`` are one computation; or None.
+
+    A BPDA or EOT wrapper that changes nothing of ``estimator`` (no layer
+    with its hook) runs exactly its wrapped attack, so it is keyed as that
+    attack. Keys compare the attack's type and parameters (objects by
+    identity, so only a shared one matches); None when a ``random_state``
+    is not an int (two runs would draw differently).
+    """
+    while isinstance(attack, _AdaptiveAttack) and not attack._adapts_to(estimator):
+        attack = attack.attack
+    items = []
+    for name, value in sorted(attack.get_params(deep=True).items()):
+        path = name.split("__")
+        if "estimator" in path or path[-1] == "n_jobs":  # the victim; no number changes
+            continue
+        last = path[-1]
+        if last == "random_state" and not isinstance(value, Integral):
+            return None
+        plain = value is None or isinstance(value, (str, bool, Integral, float))
+        items.append((name, value if plain else ("id", id(value))))
+    return type(attack), tuple(items)
