@@ -26,7 +26,7 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["column_shift_table", "write_html_report"]
+__all__ = ["PNGImage", "column_shift_table", "png_bytes", "write_html_report"]
 
 _MISSING = "\u2013"  # en dash
 # Figures are rasterised at this resolution and shown at CSS size, so they
@@ -70,6 +70,32 @@ tbody th { font-weight: 600; }
 """
 
 
+class PNGImage:
+    """A figure already rendered: ``png`` bytes at ``dpi``, embedded as they are.
+
+    A caller that also writes the PNG to a file renders the figure once
+    (:func:`png_bytes`) and hands the same bytes to the page.
+    """
+
+    def __init__(self, png, dpi):
+        if not (isinstance(png, bytes) and png.startswith(b"\x89PNG\r\n\x1a\n")):
+            raise TypeError(f"png must be the bytes of a PNG file. Got {png!r:.40} instead.")
+        self.png, self.dpi = png, float(dpi)
+
+
+def png_bytes(fig, dpi=_DPI):
+    """``fig`` as PNG bytes (tight bounding box, white background); closes it."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight",
+                    facecolor="white")
+    finally:
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:  # a figure made without pyplot is not registered
+            pyplot.close(fig)
+    return buffer.getvalue()
+
+
 def write_html_report(path, *, title, sections):
     """Write one self-contained HTML file with a table of contents.
 
@@ -94,6 +120,7 @@ def write_html_report(path, *, title, sections):
           shown only when it is named.
         - a matplotlib Figure: embedded as a PNG whose alt text is the
           heading; the figure is closed afterwards.
+        - a :class:`PNGImage`: embedded likewise, as rendered.
         - a str: a paragraph of plain text (escaped; line breaks kept).
         - a ``(caption, item)`` tuple: one of the above with a caption.
 
@@ -174,7 +201,7 @@ def _render_item(item, heading, caption=None):
         if caption is not None or len(item) != 2 or not isinstance(item[0], str):
             raise TypeError(
                 f"A captioned item in section {heading!r} must be a (caption: str, "
-                "item) pair around a DataFrame, Figure or str. "
+                "item) pair around a DataFrame, Figure, PNGImage or str. "
                 f"Got {item!r:.80} instead.")
         return _render_item(item[1], heading, caption=item[0])
     if isinstance(item, str):
@@ -182,12 +209,14 @@ def _render_item(item, heading, caption=None):
         return paragraph if caption is None else _figure(paragraph, caption)
     if _is_instance(item, "pandas", "DataFrame"):
         return _table(item, caption)
-    if _is_instance(item, "matplotlib.figure", "Figure"):
+    if isinstance(item, PNGImage) or _is_instance(item, "matplotlib.figure", "Figure"):
         alt = heading if caption is None else f"{heading} \u2014 {caption}"
+        if not isinstance(item, PNGImage):
+            item = PNGImage(png_bytes(item), _DPI)
         return _figure(_image(item, alt), caption)
     raise TypeError(
         f"An item of section {heading!r} must be a pandas DataFrame, a "
-        "matplotlib Figure, a str or a (caption, item) pair. "
+        "matplotlib Figure, a PNGImage, a str or a (caption, item) pair. "
         f"Got {type(item).__name__} instead.")
 
 
@@ -204,20 +233,12 @@ def _figure(inner, caption):
     return f"<figure>{inner}<figcaption>{_escape(caption)}</figcaption></figure>"
 
 
-def _image(fig, alt):
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight",
-                    facecolor="white")
-    finally:
-        pyplot = sys.modules.get("matplotlib.pyplot")
-        if pyplot is not None:  # a figure made without pyplot is not registered
-            pyplot.close(fig)
-    png = buffer.getvalue()
+def _image(image, alt):
+    png = image.png
     # Width and height from the PNG header (IHDR), so the page lays out
-    # before the image is decoded.
+    # before the image is decoded; CSS pixels keep the figure's size in inches.
     width, height = (int.from_bytes(png[i:i + 4], "big") for i in (16, 20))
-    scale = _CSS_PX_PER_INCH / _DPI
+    scale = _CSS_PX_PER_INCH / image.dpi
     data = base64.b64encode(png).decode("ascii")
     return (f'<img src="data:image/png;base64,{data}" alt="{_escape(alt)}" '
             f'width="{round(width * scale)}" height="{round(height * scale)}">')

@@ -482,3 +482,27 @@ def test_the_study_report_renders_in_headless_chromium(chromium, tmp_path):
     for image in seen["images"]:
         assert image["complete"] and min(image["natural"]) > 100, image
         assert image["box"]["w"] > 200 and image["box"]["h"] > 100
+
+
+def test_a_prerendered_png_is_embedded_as_given(tmp_path):
+    import base64
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skadv._html_report import PNGImage, png_bytes, write_html_report
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1], [1, 0])
+    png = png_bytes(fig, dpi=80)
+    assert not plt.get_fignums()  # closed
+    page = open(write_html_report(str(tmp_path / "r.html"), title="t", sections=[
+        ("Curves", [PNGImage(png, 80)])]), encoding="utf-8").read()
+    assert base64.b64encode(png).decode("ascii") in page
+    # sized in CSS pixels for its inches: 96 per inch whatever the dpi
+    width = int.from_bytes(png[16:20], "big")
+    assert f'width="{round(width * 96 / 80)}"' in page
+    with pytest.raises(TypeError, match="PNG"):
+        PNGImage(b"GIF89a", 80)

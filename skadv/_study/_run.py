@@ -290,7 +290,7 @@ class Study:
         from joblib import delayed, effective_n_jobs
 
         from ..evaluation import _progress
-        from ._write import write_outputs
+        from ._write import render_curves, write_outputs
 
         if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(
                 self.n_jobs, numbers.Integral) or self.n_jobs == 0):
@@ -340,10 +340,17 @@ class Study:
                 delayed(_study_model)(*jobs[i][:5], *args, first, False) for i in order)
         else:
             runs = (_study_model(*jobs[i][:5], *args, first, self.progress) for i in order)
-        done = {}
+        n_parts = {name: sum(job[0] == name for job in jobs) for name in names}
+        done, joined, curves = {}, {}, {}
         for out in runs:
-            done.setdefault(out["name"], []).append(out)
+            name = out["name"]
+            done.setdefault(name, []).append(out)
             bar.update()
+            if len(done[name]) == n_parts[name]:  # the model is done
+                joined[name] = _report_of(name, done[name], grid, attacks, problem.y_test)
+                if self.out is not None and joined[name] is not None:
+                    # Drawn now, while the workers attack the other models.
+                    curves[name] = render_curves(joined[name], name)
         bar.close()
         models, timings, reports, preds, advs, clean_pred = {}, {}, [], {}, {}, {}
         for name in names:  # in the order of the table, whatever finished first
@@ -357,18 +364,26 @@ class Study:
                 advs.update(part["advs"])
             if len(parts) > 1:
                 timings[name][1] = sum(part["timing"][1] for part in parts)
-                reports.append(_join_parts(name, [part["report"] for part in parts], grid,
-                                           attacks, preds, problem.y_test, clean_pred[name]))
-            elif out["report"] is not None:
-                reports.append(out["report"])
+            if joined[name] is not None:
+                reports.append(joined[name])
             if name == first:
                 settings["unconstrained"] = out["unconstrained"]
         report = pd.concat(reports, ignore_index=True)
         examples = _examples(problem, list(models), grid, preds, advs, clean_pred)
         columns = _column_moves(problem, examples)
         paths = write_outputs(self.out, problem, settings, report, examples, columns,
-                              timings, grid, defenses, self.quick, stream)
+                              timings, grid, defenses, self.quick, stream, curves)
         return StudyResult(report, examples, columns, paths)
+
+
+def _report_of(name, parts, grid, attacks, y):
+    """A model's report from the outputs of its parts (None: no attack applied)."""
+    parts = sorted(parts, key=lambda out: not out["certify"])
+    if len(parts) == 1:
+        return parts[0]["report"]
+    preds = {k: v for part in parts for k, v in part["preds"].items()}
+    return _join_parts(name, [part["report"] for part in parts], grid, attacks, preds, y,
+                       parts[0]["clean_pred"])
 
 
 def _join_parts(name, parts, grid, attacks, preds, y, clean_pred):

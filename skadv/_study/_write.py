@@ -11,7 +11,7 @@ from .. import __version__
 from . import _registry as reg
 from ._problem import EPS_UNITS
 
-__all__ = ["write_outputs"]
+__all__ = ["render_curves", "write_outputs"]
 
 
 def _json_safe(value):
@@ -108,36 +108,52 @@ def _markdown(problem, settings, report, timings, columns, defenses):
     return "\n".join(lines)
 
 
-def _figures(report, names):
+# One resolution for the PNG files and the page, so each figure renders once.
+DPI = 120
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def render_curves(report, name):
+    """PNG bytes of ``name``'s accuracy curves, one line per attack.
+
+    The study renders each model's figure as soon as that model is done,
+    while the workers attack the others.
+    """
+    from .._html_report import png_bytes
+    from ..plotting import RobustnessCurveDisplay
+
+    fig, ax = _pyplot().subplots(figsize=(6.4, 4.4))
+    RobustnessCurveDisplay.from_report(report, estimator=name, ax=ax)
+    ax.set_title(name)
+    fig.tight_layout()
+    return png_bytes(fig, DPI)
+
+
+def _worst_case(report):
+    from .._html_report import png_bytes
     from ..evaluation import CERTIFIED, WORST
     from ..plotting import RobustnessCurveDisplay
 
-    figs = {}
-    fig, ax = plt.subplots(figsize=(7, 4.8))
+    fig, ax = _pyplot().subplots(figsize=(7, 4.8))
     RobustnessCurveDisplay.from_report(report, attacks=[WORST, CERTIFIED], ax=ax)
     ax.set_title("Worst case over all attacks (solid) and certified accuracy (dashed)")
     fig.tight_layout()
-    figs["worst_case"] = fig
-    for name in names:
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
-        RobustnessCurveDisplay.from_report(report, estimator=name, ax=ax)
-        ax.set_title(name)
-        fig.tight_layout()
-        figs[f"curves_{name}"] = fig
-    return figs
+    return png_bytes(fig, DPI)
 
 
 def _html(path, problem, settings, report, examples, columns, figs, defenses):
-    """report.html through skadv's self-contained HTML writer, when installed."""
-    try:
-        from .._html_report import write_html_report
-    except ImportError:  # the writer lives on its own branch until merged
-        return None
+    """report.html through skadv's self-contained HTML writer."""
+    from .._html_report import PNGImage, write_html_report
+
+    figs = {k: PNGImage(png, DPI) for k, png in figs.items()}
     table = report.pivot_table(index=["estimator", "eps"], columns="attack",
                                values="accuracy", sort=False).reset_index()
     table.columns.name = None
@@ -161,8 +177,12 @@ def _html(path, problem, settings, report, examples, columns, figs, defenses):
 
 
 def write_outputs(out, problem, settings, report, examples, columns, timings, grid,
-                  defenses, quick, stream):
-    """Print the table; write every file into ``out`` (none when None)."""
+                  defenses, quick, stream, curves=None):
+    """Print the table; write every file into ``out`` (none when None).
+
+    ``curves``: model name -> its :func:`render_curves` PNG, where already
+    rendered.
+    """
     from ..evaluation import report_to_markdown
 
     unit = EPS_UNITS[settings["eps_unit"]]
@@ -177,8 +197,6 @@ def write_outputs(out, problem, settings, report, examples, columns, timings, gr
         print(note, file=stream)
     if out is None:
         return {}
-    import matplotlib.pyplot as plt
-
     os.makedirs(out, exist_ok=True)
     paths = {name: os.path.join(out, name) for name in
              ("results.json", "report.md", "adversarial_examples.csv")}
@@ -198,16 +216,16 @@ def write_outputs(out, problem, settings, report, examples, columns, timings, gr
     with open(paths["report.md"], "w") as fh:
         fh.write(_markdown(problem, settings, report, timings, columns, defenses))
     examples.to_csv(paths["adversarial_examples.csv"], index=False)
-    figs = _figures(report, list(timings))
-    for name, fig in figs.items():
+    curves = curves or {}
+    figs = {"worst_case": _worst_case(report), **{
+        f"curves_{name}": curves[name] if name in curves else render_curves(report, name)
+        for name in timings}}
+    for name, png in figs.items():
         paths[f"{name}.png"] = os.path.join(out, f"{name}.png")
-        fig.savefig(paths[f"{name}.png"], dpi=120 if name == "worst_case" else 110)
-    html = _html(os.path.join(out, "report.html"), problem, settings, report, examples,
-                 columns, figs, defenses)
-    if html is not None:
-        paths["report.html"] = html
-    for fig in figs.values():
-        plt.close(fig)
+        with open(paths[f"{name}.png"], "wb") as fh:
+            fh.write(png)
+    paths["report.html"] = _html(os.path.join(out, "report.html"), problem, settings,
+                                 report, examples, columns, figs, defenses)
     for path in paths.values():
         print(f"wrote {path}", file=stream)
     return paths

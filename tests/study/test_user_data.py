@@ -184,21 +184,16 @@ def test_boosting_model_files(library, loans, tmp_path):
 
 def test_html_writer_gets_the_table_the_curves_and_the_column_moves(loans, tmp_path,
                                                                     monkeypatch):
-    import sys
-    import types
-
-    from matplotlib.figure import Figure
+    from skadv import _html_report
 
     calls = []
-    stub = types.ModuleType("skadv._html_report")
 
     def write_html_report(path, *, title, sections):
         calls.append((path, title, sections))
         with open(path, "w") as fh:
             fh.write("<html></html>")
 
-    stub.write_html_report = write_html_report
-    monkeypatch.setitem(sys.modules, "skadv._html_report", stub)
+    monkeypatch.setattr(_html_report, "write_html_report", write_html_report)
     folder, _, _ = loans
     result = skadv.study(folder / "loans.csv", target="approved",
                          model=folder / "model.joblib", attacks=["square"], eps=[0.3],
@@ -209,9 +204,14 @@ def test_html_writer_gets_the_table_the_curves_and_the_column_moves(loans, tmp_p
     items = {heading: body for heading, body in sections}
     frames = [i for i in items["Accuracy"] if isinstance(i, pd.DataFrame)]
     assert "worst case" in frames[0].columns and "certified" in frames[0].columns
-    assert any(isinstance(i, Figure) for i in items["Accuracy"])
-    assert all(isinstance(i, Figure) for i in items["Robustness curves"])
+    # Each figure is rendered once: the page embeds the PNG files' own bytes.
+    images = [i for i in items["Accuracy"] if isinstance(i, _html_report.PNGImage)]
+    assert [i.png for i in images] == [(tmp_path / "worst_case.png").read_bytes()]
+    curves = items["Robustness curves"]
+    files = sorted(tmp_path.glob("curves_*.png"))
+    assert len(curves) == len(files) >= 1
+    assert {i.png for i in curves} == {f.read_bytes() for f in files}
     moves = [i for i in items["Columns the worst case moved"] if isinstance(i, pd.DataFrame)]
     assert set(moves[0].column) == set(FEATURES)
     for body in items.values():
-        assert all(isinstance(i, (str, pd.DataFrame, Figure)) for i in body)
+        assert all(isinstance(i, (str, pd.DataFrame, _html_report.PNGImage)) for i in body)
