@@ -522,9 +522,8 @@ def robustness_report(estimators, X, y, *, attacks, eps, constraints=None,
         joint run's time divided by the number of budgets. An attack that is
         the same computation as an earlier one on that estimator and budget
         -- equal type and parameters with an int ``random_state``, or a
-        BPDA or EOT wrapper with nothing to adapt (no rounding to replace,
-        no randomness to average) around such an attack -- reuses its run:
-        the same rows, ``time_s`` 0.
+        BPDA wrapper with no layer to replace around such an attack --
+        reuses its run: the same rows, ``time_s`` 0.
     predictions : dict
         Only with ``return_predictions``.
     adversarial : dict

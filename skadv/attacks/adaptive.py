@@ -89,9 +89,14 @@ class AdaptiveView:
 
 
 def _adapts(fn, straight_through=False, n_samples=0):
-    """Whether BPDA (``straight_through``) or EOT (``n_samples``) changes the view ``fn``."""
-    return bool((straight_through and _has_hook(fn, "__skadv_bpda__"))
-                or (n_samples and _has_hook(fn, "__skadv_eot__")))
+    """Whether BPDA (``straight_through``) or EOT (``n_samples``) changes the view ``fn``.
+
+    EOT always does: even with no randomness to average, the attack then
+    sees log-probabilities in place of the logits, which on a saturated
+    model (defensive distillation) keeps gradients that the logits lose in
+    float32. BPDA without a layer to replace is the identity.
+    """
+    return bool(n_samples or (straight_through and _has_hook(fn, "__skadv_bpda__")))
 
 
 class _AdaptiveVictim:
@@ -148,8 +153,7 @@ class _AdaptiveAttack(TransformerMixin, BaseEstimator):
     def _adapts_to(self, estimator):
         """Whether this wrapper changes what its attack sees of ``estimator``.
 
-        When it does not (no layer with the hook, e.g. BPDA around an
-        attack on a model without rounding, EOT on a deterministic one),
+        When it does not (BPDA on a model without a layer to replace),
         :meth:`transform` equals the wrapped attack's on ``estimator``: same
         view, same program, same rows. :func:`~skadv.evaluation.robustness_report`
         then reuses the wrapped attack's run.
@@ -376,9 +380,8 @@ class EOT(_AdaptiveAttack):
 def run_key(attack, estimator):
     """Equal for two aimed attacks whose runs on ``estimator`` are one computation; or None.
 
-    A BPDA or EOT wrapper that changes nothing of ``estimator`` (no layer
-    with its hook) runs exactly its wrapped attack, so it is keyed as that
-    attack. Keys compare the attack's type and parameters (objects by
+    A BPDA wrapper that changes nothing of ``estimator`` (no layer with its
+    hook) runs exactly its wrapped attack, so it is keyed as that attack. Keys compare the attack's type and parameters (objects by
     identity, so only a shared one matches); None when a ``random_state``
     is not an int (two runs would draw differently).
     """

@@ -81,21 +81,22 @@ def test_eot_gradient_averages_the_noise_away(breast_cancer_split, victims):
 
 
 def test_wrappers_change_nothing_on_an_unmasked_victim(breast_cancer_split, victims):
-    # No layer has a BPDA or EOT hook: the wrapped attack sees the victim's
-    # own view, so both wrappers give the plain attack's rows exactly.
+    # No layer has a BPDA hook: the wrapped attack sees the victim's own
+    # view and gives the plain attack's rows exactly. EOT attacks
+    # log-softmax(z), whose cross-entropy is z's.
     _, Xte, _, yte = breast_cancer_split
     plain = victims["plain"]
     attack = PGDAttack(plain, eps=0.3, random_state=0)
     X_plain = attack.fit_transform(Xte, yte)
-    for wrapper in (BPDA(attack), EOT(attack, n_samples=2),
-                    EOT(BPDA(attack), estimator=plain)):
-        assert not wrapper._adapts_to(plain)
-        np.testing.assert_array_equal(wrapper.fit_transform(Xte, yte), X_plain)
-    # Only the adaptation a victim has a hook for counts.
-    assert BPDA(attack)._adapts_to(victims["quantize"])
-    assert not EOT(attack)._adapts_to(victims["quantize"])
-    assert EOT(attack)._adapts_to(victims["noise"])
+    bpda = BPDA(attack)
+    assert not bpda._adapts_to(plain) and bpda._adapts_to(victims["quantize"])
+    np.testing.assert_array_equal(bpda.fit_transform(Xte, yte), X_plain)
     assert not BPDA(attack)._adapts_to(victims["noise"])
+    eot = EOT(attack, n_samples=2)
+    assert eot._adapts_to(plain)  # log-probabilities in place of the logits
+    X_eot = eot.fit_transform(Xte, yte)
+    np.testing.assert_array_equal(eot.success_, attack.success_)
+    np.testing.assert_allclose(X_eot, X_plain, atol=1e-4)
 
 
 @pytest.mark.parametrize("attack", [
@@ -109,22 +110,19 @@ def test_any_white_box_attack_can_use_bpda(breast_cancer_split, victims, attack)
         clf, Xte, yte, attack) - 0.2
 
 
-def test_wrappers_compose_into_one_view(defense_mlp, breast_cancer_split, victims):
-    Xtr, Xte, ytr, yte = breast_cancer_split
-    # Gradient noise around rounding: a hook for each wrapper.
-    clf = GradientMaskingClassifier(
-        GradientMaskingClassifier(defense_mlp(), quantization_step=0.25), method="noise",
-        random_state=0).fit(Xtr, ytr)
+def test_wrappers_compose_into_one_view(breast_cancer_split, victims):
+    _, Xte, _, yte = breast_cancer_split
+    clf = victims["quantize"]
     both = EOT(BPDA(PGDAttack(eps=0.5, random_state=0)), n_samples=3, estimator=clf)
     both.fit(Xte, yte)
     inner = both.attack_.attack_  # the PGD clone inside the BPDA clone
     view = as_differentiable(inner.estimator).fn
     assert view == AdaptiveView(as_differentiable(clf).fn, straight_through=True,
                                 n_samples=3)
-    # Around rounding alone, EOT has nothing to average: BPDA's view only.
-    both.set_params(estimator=victims["quantize"]).fit(Xte, yte)
+    # On a victim without rounding, BPDA leaves EOT's view as it is.
+    both.set_params(estimator=victims["noise"]).fit(Xte, yte)
     assert as_differentiable(both.attack_.attack_.estimator).fn == AdaptiveView(
-        as_differentiable(victims["quantize"]).fn, straight_through=True)
+        as_differentiable(victims["noise"]).fn, n_samples=3)
 
 
 def test_wrapper_api(breast_cancer_split, victims):
