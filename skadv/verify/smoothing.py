@@ -187,7 +187,9 @@ def row_keys_from_rows(key, X, stream):
 
     Returns
     -------
-    keys : jax.Array of shape (n_rows, 2)
+    keys : ndarray of shape (n_rows, 2)
+        Raw uint32 keys (a JAX key array of shape ``(n_rows,)`` under typed
+        PRNG keys).
     """
     # +0.0 maps -0.0 to 0.0, which the model cannot tell apart either.
     words = np.ascontiguousarray(np.asarray(X, np.float32) + np.float32(0.0)).view(np.uint32)
@@ -200,7 +202,11 @@ def row_keys_from_rows(key, X, stream):
     size = 1 << max(3, int(n - 1).bit_length())
     hashes = np.zeros(size, np.uint32)
     hashes[:n] = h
-    return _fold_rows(key, np.uint32(stream), hashes)[:n]
+    keys = _fold_rows(key, np.uint32(stream), hashes)
+    if jnp.issubdtype(keys.dtype, jax.dtypes.prng_key):  # typed keys stay on the device
+        return keys[:n]
+    # Cut on the host: slicing the device array compiles a program per row count.
+    return np.asarray(keys)[:n]
 
 
 @jax.jit

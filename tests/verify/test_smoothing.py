@@ -144,6 +144,8 @@ def test_row_keys_depend_on_the_row_only_and_row_counts_share_programs():
     whole = np.asarray(row_keys_from_rows(key, X, 1))
     before = _fold_rows._cache_size()
     for n in (17, 20, 29, 32):  # one padded shape, 32
-        np.testing.assert_array_equal(np.asarray(row_keys_from_rows(key, X[-n:], 1)),
-                                      whole[-n:])
+        keys = row_keys_from_rows(key, X[-n:], 1)
+        # cut on the host: a device slice would compile once per row count
+        assert isinstance(keys, np.ndarray)
+        np.testing.assert_array_equal(keys, whole[-n:])
     assert _fold_rows._cache_size() - before <= 1
