@@ -112,13 +112,21 @@ def _markdown(problem, settings, report, timings, columns, defenses):
 DPI = 120
 
 
-def _pyplot():
+def _png(report, title, figsize, **select):
+    """PNG bytes of the report's curves (``select``: which, for ``from_report``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt
+    from .._html_report import png_bytes
+    from ..plotting import RobustnessCurveDisplay
+
+    fig, ax = plt.subplots(figsize=figsize)
+    RobustnessCurveDisplay.from_report(report, ax=ax, **select)
+    ax.set_title(title)
+    fig.tight_layout()
+    return png_bytes(fig, DPI)
 
 
 def render_curves(report, name):
@@ -127,26 +135,14 @@ def render_curves(report, name):
     The study renders each model's figure as soon as that model is done,
     while the workers attack the others.
     """
-    from .._html_report import png_bytes
-    from ..plotting import RobustnessCurveDisplay
-
-    fig, ax = _pyplot().subplots(figsize=(6.4, 4.4))
-    RobustnessCurveDisplay.from_report(report, estimator=name, ax=ax)
-    ax.set_title(name)
-    fig.tight_layout()
-    return png_bytes(fig, DPI)
+    return _png(report, name, (6.4, 4.4), estimator=name)
 
 
 def _worst_case(report):
-    from .._html_report import png_bytes
     from ..evaluation import CERTIFIED, WORST
-    from ..plotting import RobustnessCurveDisplay
 
-    fig, ax = _pyplot().subplots(figsize=(7, 4.8))
-    RobustnessCurveDisplay.from_report(report, attacks=[WORST, CERTIFIED], ax=ax)
-    ax.set_title("Worst case over all attacks (solid) and certified accuracy (dashed)")
-    fig.tight_layout()
-    return png_bytes(fig, DPI)
+    return _png(report, "Worst case over all attacks (solid) and certified accuracy "
+                "(dashed)", (7, 4.8), attacks=[WORST, CERTIFIED])
 
 
 def _html(path, problem, settings, report, examples, columns, figs, defenses):
