@@ -60,18 +60,21 @@ machine): 64.9 s cold, 44.5 and 46.9 s warm (115.7, 75.4 and 80.0 CPU
 seconds). With 75-80 CPU seconds of work for two cores, 30 s warm needs less
 work, not more parallelism: smoothing's attacks are 30.5 s of it.
 
-Less work since 8e14160 (same command, main at 5a03006, 2-core machine):
-the smoothed ``predict`` picks its ``n0`` selection draws from a fixed bank
-of normal vectors instead of drawing them (its 171-row call 12.7 -> 3.4 ms;
-certify's estimation draws stay fresh), so smoothing's Square takes 4-5 s
-instead of 16 s; a BPDA with no layer to replace reuses APGD's run; robust
-boosting fits 2.6x faster; each figure renders once, as its model finishes.
-The study's numbers are unchanged but smoothing's, which move by no more
-than the old code moves with another noise stream (worst case within 2 rows
-of 171). Measured: 50.3 s cold, 25.0 and 25.7 s warm (95.0, 44.6 and 45.8
-CPU seconds). Cold, a worker spends about 34 CPU seconds compiling: 18
-attack programs (17 s) and 9 training epochs (11 s), of which 4 and 2 are
-the same program compiled by both workers at once.
+Less work since 8e14160 (same command, 2-core machine): the smoothed
+``predict`` picks its ``n0`` selection draws from a fixed bank of normal
+vectors instead of drawing them (its 171-row call 12.7 -> 3.4 ms; certify's
+estimation draws stay fresh), so smoothing's Square takes 4-5 s instead of
+16 s; a BPDA with no layer to replace reuses APGD's run; robust boosting fits
+2.6x faster; each figure renders once, as its model finishes. The study's
+numbers are unchanged but smoothing's, which move by no more than the old
+code's move with another noise stream (worst case within 2 rows of 171). At
+5a03006: 45.7 s cold, 24.7 and 25.5 s warm (86.4, 43.7 and 45.4 CPU s). A
+cold worker spends about 35 CPU s compiling (18 attack programs, 17 s; 9
+training epochs, 11 s), two of the epochs twice: both workers fitted
+smoothing, one for its Square. With that split undone (Square is no longer
+half of smoothing's time), two runs of ``--study-only --study-modes cold,warm
+--study-jobs=-1`` read 41.3 and 42.0 s cold (77.0, 78.3 CPU s), 24.0 and
+25.8 s warm.
 
 Run::
 

@@ -23,8 +23,8 @@ def serial_and_parallel(tmp_path_factory):
     from skadv._study import _registry as reg
 
     with pytest.MonkeyPatch.context() as mp:
-        # The network's Square in a worker of its own, as smoothing's in the
-        # default study (two workers fit the same model; one certifies).
+        # The network's Square in a worker of its own (split_off: two
+        # workers fit the same model; one certifies).
         mp.setitem(reg.DEFENSES, "ibp", reg.DEFENSES["ibp"]._replace(
             weight=8.0, split_off=("square",)))
         return [skadv.study(**KW, n_jobs=n_jobs, stream=io.StringIO(),
