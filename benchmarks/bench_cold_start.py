@@ -41,7 +41,15 @@ call's JAX overhead, warm, is trace 0.5-1.3 s, lower 0.4-0.8 s, cache load
 0.1-0.4 s, one program for PGD and six for the AT epoch. Since 08843f6 the
 AT epoch's first fit loads three programs (``_glorot``, ``_init_state``,
 ``_epoch``) and PGD's program no longer hashes the row indices; results
-unchanged. Rerun on a quiet machine for ratios worth comparing.
+unchanged.
+
+Quiet 2-core machine, same command, main at b380836: ART / skadv first call
+with a warm cache 2.53x (pgd-lr: 0.38 s, of which trace 0.20, lower 0.07,
+cache load 0.03 and the attack 0.06), 1.97x (pgd-mlp: 0.53 s, the attack
+0.20), 8.4x (at-epoch); cache off 1.12x, 0.99x and 2.37x; warm calls 15.1x,
+4.5x and 16.2x (AT epoch 0.194 s against ART's 3.146 s). Short of issue
+20's 3x / 2.5x first calls and 20x AT epoch: a warm first call is mostly
+tracing and lowering, which the persistent cache does not skip.
 
 The default study (``--study-only --study-modes cold,warm --study-jobs=-1,1``,
 on the study-parallel branch at f7b73f0, quiet 2-core machine): with one
