@@ -126,7 +126,7 @@ class _AdaptiveVictim:
     def __skadv_differentiable__(self):
         diff = as_differentiable(self.estimator)
         if not _adapts(diff.fn, self.straight_through, self.n_samples):
-            # Nothing to replace or to average: the victim's own view, so the
+            # BPDA with no layer to replace: the victim's own view, so the
             # wrapped attack runs exactly as it does on the victim.
             return diff
         fn, st, n = diff.fn, self.straight_through, self.n_samples
@@ -381,9 +381,10 @@ def run_key(attack, estimator):
     """Equal for two aimed attacks whose runs on ``estimator`` are one computation; or None.
 
     A BPDA wrapper that changes nothing of ``estimator`` (no layer with its
-    hook) runs exactly its wrapped attack, so it is keyed as that attack. Keys compare the attack's type and parameters (objects by
-    identity, so only a shared one matches); None when a ``random_state``
-    is not an int (two runs would draw differently).
+    hook) runs exactly its wrapped attack, so it is keyed as that attack.
+    Keys compare the attack's type and parameters (objects by identity, so
+    only a shared one matches); None when a ``random_state`` is not an int
+    (two runs would draw differently).
     """
     while isinstance(attack, _AdaptiveAttack) and not attack._adapts_to(estimator):
         attack = attack.attack
