@@ -19,6 +19,13 @@ from .exceptions import NotDifferentiableError, UnsupportedModelError
 from .models._differentiable import Differentiable, as_differentiable
 from ._study import Study, study
 
+# Last: the objects the imports left live until the process exits; freeze
+# them so that the first full garbage collection, due while the first attack
+# is traced, does not rescan them (skadv/_config.py; SKADV_GC_FREEZE=0: not).
+from ._config import freeze_import_heap as _freeze_import_heap
+
+_freeze_import_heap()
+
 __all__ = ["Differentiable", "NotDifferentiableError", "Study", "UnsupportedModelError",
            "as_differentiable", "get_config", "set_config", "study", "__version__"]
 

@@ -177,3 +177,44 @@ def test_default_cache_dir_without_platformdirs(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
     assert _config.default_cache_dir() == str(tmp_path / "local" / "skadv" / "Cache" / "jax")
+
+
+# The import heap: frozen out of the cyclic collector's reach, unless told not to.
+GC_CHILD = textwrap.dedent("""
+    import gc, json, weakref
+    import skadv
+    frozen = gc.get_freeze_count()
+
+    class Node:
+        pass
+
+    # A reference cycle made after the import, then dropped: the collector
+    # must still free it.
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    freed = []
+    weakref.finalize(a, freed.append, True)
+    del a, b
+    gc.collect()
+    print(json.dumps({"frozen": frozen, "reported": skadv.get_config()["gc_frozen"],
+                      "cycle_freed": bool(freed)}))
+""")
+
+
+@pytest.mark.parametrize("env, freezes", [(None, True), ("0", False), ("off", False),
+                                          ("1", True)])
+def test_the_import_heap_is_frozen_and_later_cycles_still_collected(tmp_path, env, freezes):
+    script = tmp_path / "gc_child.py"
+    script.write_text(GC_CHILD)
+    environ = {k: v for k, v in os.environ.items() if k != "SKADV_GC_FREEZE"}
+    if env is not None:
+        environ["SKADV_GC_FREEZE"] = env
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=environ, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["cycle_freed"]
+    if freezes:
+        # What NumPy, JAX and scikit-learn's imports left: far more than a few.
+        assert r["frozen"] > 50_000 and r["reported"] > 50_000
+    else:
+        assert r["frozen"] == r["reported"] == 0
