@@ -157,12 +157,18 @@ class AdversarialObjective:
     ``x_adv`` is the attack of the plan ``hp["attack"]`` against the current
     parameters, computed inside the same compiled step; ``ratio`` is
     ``hp["ratio"]`` (1 is Madry et al.'s PGD-AT, and Wong et al.'s fast FGSM-AT
-    with an FGSM plan from a random start).
+    with an FGSM plan from a random start). ``adversarial_only`` (static)
+    drops the clean term, which carries weight 0 when ``ratio`` is 1, and its
+    forward and backward pass with it.
     """
+
+    adversarial_only: bool = False
 
     def __call__(self, fn, params, X, Y, key, hp):
         frozen = jax.lax.stop_gradient(params)
         X_adv = _inner_max(hp["attack"], lambda v: fn(frozen, v), X, Y, key, hp)
+        if self.adversarial_only:
+            return cross_entropy(fn(params, X_adv), Y)
         # One forward pass over clean and adversarial rows together.
         z = fn(params, jnp.concatenate([X, X_adv], axis=0))
         n = X.shape[0]

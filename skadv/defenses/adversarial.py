@@ -289,8 +289,10 @@ class AdversarialTrainingClassifier(BaseDefense):
             objective = TradesObjective()
             hp["beta"] = self.beta
         else:
-            objective = AdversarialObjective()
-            hp["ratio"] = 1.0 if self.ratio == "auto" else self.ratio
+            hp["ratio"] = 1.0 if self.ratio == "auto" else float(self.ratio)
+            # ratio 1 (Madry et al.'s PGD-AT, the default): the clean term's
+            # weight is 0, so its pass over the clean rows is not computed.
+            objective = AdversarialObjective(adversarial_only=hp["ratio"] == 1.0)
         schedule = None
         if self.warmup:
             def schedule(epoch):

@@ -163,6 +163,33 @@ def test_training_attack_honours_the_attack_constraints(defense_mlp, tasks):
     assert np.abs(X_adv - Xr).max() > 0.9 * EPS  # it did attack
 
 
+def test_adversarial_only_objective_is_the_ratio_one_objective(defense_mlp, tasks):
+    # PGD-AT's default (ratio 1) skips the clean term's pass: the loss and
+    # the gradient must be those of the full objective at ratio 1, and differ
+    # from it at another ratio (so the check can fail).
+    Xtr, _, ytr, _ = tasks["breast_cancer"]
+    X = Xtr[:64].astype(np.float32)
+    Y = ytr[:64].astype(np.int32)
+    model = defense_mlp(max_iter=5).fit(Xtr, ytr)
+    at = AdversarialTrainingClassifier(model, attack=PGDAttack(eps=EPS, steps=5))
+    diff = as_differentiable(model)
+    key = jax.random.PRNGKey(3)
+
+    def value_and_grad(objective, ratio):
+        hp = {"attack": at._fused_plan(at.attack, X.astype(np.float64), 2),
+              "ramp": 1.0, "ratio": ratio}
+        return jax.value_and_grad(
+            lambda p: objective(diff.fn, p, X, Y, key, hp).mean())(diff.params)
+
+    fast, g_fast = value_and_grad(train_core.AdversarialObjective(adversarial_only=True), 1.0)
+    full, g_full = value_and_grad(train_core.AdversarialObjective(), 1.0)
+    half, _ = value_and_grad(train_core.AdversarialObjective(), 0.5)
+    np.testing.assert_allclose(fast, full, rtol=1e-6)
+    for a, b in zip(jax.tree_util.tree_leaves(g_fast), jax.tree_util.tree_leaves(g_full)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert abs(float(half) - float(full)) > 1e-3
+
+
 def test_discrete_constraints_need_an_explicit_relaxation(defense_mlp, tasks):
     Xtr, _, ytr, _ = tasks["breast_cancer"]
     Xi = np.round(Xtr * 2)  # integer-valued columns
