@@ -33,17 +33,15 @@ import time
 import warnings
 
 import numpy as np
-
-import jax
-import jax.numpy as jnp
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
-from skadv.attacks import PGDAttack
-from skadv.utils._jax import host_threads
+# jax and skadv are imported where they are used, so that ART's side of
+# bench_cold_start.py runs in a process without them (no JAX objects for its
+# garbage collector to scan, as for a user of ART alone).
 
 STEPS = 20
 
@@ -110,6 +108,9 @@ def timed(fns, repeat):
 
 def matmul_peak(n=2048, repeat=5):
     """float32 FLOP/s of a large jitted matmul (the machine's practical peak)."""
+    import jax
+    import jax.numpy as jnp
+
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
     f = jax.jit(lambda u, v: u @ v)
     f(a, a).block_until_ready()
@@ -131,6 +132,11 @@ def mlp_attack_flops(clf, n_rows, steps):
 
 
 def main():
+    import jax
+
+    from skadv.attacks import PGDAttack
+    from skadv.utils._jax import host_threads
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4000 rows")
     parser.add_argument("--repeat", type=int, default=7)

@@ -40,10 +40,8 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
-from skadv.attacks import PGDAttack
-from skadv.defenses import AdversarialTrainingClassifier
-from skadv.metrics import robust_accuracy
-from skadv.models import MLPClassifier
+# skadv is imported where it is used, so that ART's side of bench_cold_start.py
+# runs in a process without JAX (as for a user of ART alone).
 
 EPS, STEP, STEPS, BATCH, HIDDEN = 0.1, 0.025, 10, 128, (128, 128)
 FLOOR = 4.0
@@ -57,6 +55,10 @@ def make_data(n, n_test=2000):
 
 
 def skadv_fit(X, y):
+    from skadv.attacks import PGDAttack
+    from skadv.defenses import AdversarialTrainingClassifier
+    from skadv.models import MLPClassifier
+
     model = AdversarialTrainingClassifier(
         MLPClassifier(hidden_layer_sizes=HIDDEN, max_iter=1, batch_size=BATCH,
                       learning_rate_init=1e-3, random_state=0),
@@ -129,7 +131,10 @@ def study_tasks():
 
 
 def study_models():
-    from skadv.defenses import DistilledClassifier, GradientMaskingClassifier
+    from skadv.attacks import PGDAttack
+    from skadv.defenses import (AdversarialTrainingClassifier, DistilledClassifier,
+                                GradientMaskingClassifier)
+    from skadv.models import MLPClassifier
 
     def mlp():
         return MLPClassifier(hidden_layer_sizes=(32,), max_iter=60,
@@ -190,6 +195,9 @@ def study():
 
 
 def main():
+    from skadv.attacks import PGDAttack
+    from skadv.metrics import robust_accuracy
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4000 rows")
     parser.add_argument("--repeat", type=int, default=1)
