@@ -84,6 +84,25 @@ half of smoothing's time), two runs of ``--study-only --study-modes cold,warm
 --study-jobs=-1`` read 41.3 and 42.0 s cold (77.0, 78.3 CPU s), 24.0 and
 25.8 s warm.
 
+Since 2bad6be ART's worker imports neither JAX nor skadv: before, its
+process held their ~200,000 objects too, which its garbage collections
+rescanned (ART's first call on the MLP: 1.29 s with them and no freeze, 0.95 s
+with them frozen, 1.18 s without them). And ``import skadv`` freezes its
+import heap (8bebfaf): the first full collection, due while the first attack
+is traced, cost skadv's first call about 0.1 s. Quiet 2-core machine (AMD
+EPYC, 205 GFLOP/s matmul peak; slower than the one above: ART's AT epoch 4.1
+s), ``--cases pgd-lr,pgd-mlp,at-epoch``, at 2bad6be: ART / skadv first call
+with a warm cache 4.49x (pgd-lr: 0.24 s), 2.45x (pgd-mlp: 0.48 s, of which
+trace 0.05, lower 0.07, cache load 0.03 and the attack 0.31), 6.05x
+(at-epoch); cache off 1.30x, 1.08x and 1.97x; warm calls 20.1x, 3.1x and
+14.2x (AT epoch 0.288 s against ART's 4.095 s; 3c05435 drops the clean
+term's pass at ratio 1, 0.326 -> 0.287 s). Same machine at e4a4455 (ART's
+worker with skadv imported): 2.58x, 2.24x, 8.15x; warm 20.4x, 4.2x, 12.9x.
+The AT epoch is one compiled scan over batches of 128 rows, whose matmuls
+XLA runs on one core: a minimal hand-written JAX PGD-AT epoch (no best
+iterate, no padding) takes 0.25 s here, 16x ART, so 20x needs the second
+core, not less overhead.
+
 Run::
 
     python benchmarks/bench_cold_start.py                 # all cases

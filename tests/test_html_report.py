@@ -497,7 +497,8 @@ def test_a_prerendered_png_is_embedded_as_given(tmp_path):
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.plot([0, 1], [1, 0])
     png = png_bytes(fig, dpi=80)
-    assert not plt.get_fignums()  # closed
+    # Closed (another test in this worker may have left a figure of its own open).
+    assert fig.number not in plt.get_fignums()
     page = open(write_html_report(str(tmp_path / "r.html"), title="t", sections=[
         ("Curves", [PNGImage(png, 80)])]), encoding="utf-8").read()
     assert base64.b64encode(png).decode("ascii") in page
