@@ -8,7 +8,8 @@ import os
 # is set before JAX starts, here and, through the environment, in the
 # subprocesses and joblib/dask workers the tests start. A user's XLA_FLAGS win.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
-                                   "--xla_llvm_disable_expensive_passes=true")
+                                   "--xla_llvm_disable_expensive_passes=true "
+                                   "--xla_cpu_use_fusion_emitters=false")
 
 # The persistent compilation cache (skadv/_config.py) in a fresh folder per
 # test process, removed at exit: every run starts cold, as in CI from a fresh
