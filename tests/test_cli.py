@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -109,3 +110,24 @@ def test_boosted_trees_get_the_tree_attacks_and_a_certificate(tmp_path):
     assert "greedy-tree" not in net and "pgd" in net
     md = (tmp_path / "report.md").read_text()
     assert "| hgb | 0.3 |" in md and "greedy-tree" in md
+
+
+def test_the_bundled_study_compiles_light_unless_told_or_too_late(monkeypatch):
+    from jax._src import xla_bridge
+
+    from skadv import cli
+
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: False)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=1")
+    cli._compile_light()
+    assert os.environ["XLA_FLAGS"] == ("--xla_backend_optimization_level=1 "
+                                       "--xla_cpu_use_fusion_emitters=false")
+    # The user's choice wins.
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
+    cli._compile_light()
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=true"
+    # A started backend has read XLA_FLAGS already: nothing to change.
+    monkeypatch.delenv("XLA_FLAGS")
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: True)
+    cli._compile_light()
+    assert "XLA_FLAGS" not in os.environ
