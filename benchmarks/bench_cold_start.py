@@ -101,7 +101,10 @@ worker with skadv imported): 2.58x, 2.24x, 8.15x; warm 20.4x, 4.2x, 12.9x.
 The AT epoch is one compiled scan over batches of 128 rows, whose matmuls
 XLA runs on one core: a minimal hand-written JAX PGD-AT epoch (no best
 iterate, no padding) takes 0.25 s here, 16x ART, so 20x needs the second
-core, not less overhead.
+core, not less overhead. The default study on that machine, ``--study-only
+--study-modes cold,warm``: 46.8 s cold and 27.9 / 28.0 s warm at 2bad6be; since
+the CLI compiles a bundled study with XLA's legacy fusion emitters (skadv/cli.py;
+same report), 41.7 and 41.6 s cold, 28.0-29.6 s warm (78 and 51-54 CPU s).
 
 Run::
 
