@@ -4,9 +4,11 @@ import os
 
 # The suite's time goes mostly to XLA compiling hundreds of small programs,
 # each once; LLVM's cheapest optimisation level compiles them about a third
-# faster. It changes no semantics (XLA uses no fast-math either way), and it
-# is set before JAX starts, here and, through the environment, in the
-# subprocesses and joblib/dask workers the tests start. A user's XLA_FLAGS win.
+# faster, and XLA's legacy CPU fusion emitters in less than half the time of
+# its MLIR ones (suite: 5 min 27 s -> 3 min 49 s on 2 cores). Neither changes
+# semantics (no fast-math either way). They are set before JAX starts, here
+# and, through the environment, in the subprocesses and joblib/dask workers
+# the tests start. A user's XLA_FLAGS win.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
                                    "--xla_llvm_disable_expensive_passes=true "
                                    "--xla_cpu_use_fusion_emitters=false")
