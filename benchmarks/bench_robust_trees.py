@@ -56,7 +56,8 @@ robust training is convex and its robust accuracy exact). It reads 0.909 /
 0.727 and 0.960 / 0.740 (clean / exact robust; same run, at 5c5c9d3): below
 both robust tree models. A test-only upper bound on any classifier's robust
 accuracy (pairs of opposite-label test rows within 2 eps of each other cannot
-both be robust; maximum matching) is 0.909 and 0.945.
+both be robust; maximum matching, computed once outside this benchmark) is
+0.909 and 0.945.
 """
 
 import argparse
