@@ -144,10 +144,10 @@ def build_parser():
 # compiles a program in about half the time of the MLIR emitters that are
 # its default, and on a bundled data set (a few hundred rows) runs the
 # study's programs as fast: measured with benchmarks/bench_cold_start.py
-# --study-only, the cold default study went from 46.8 to 42.9 s and the warm
+# --study-only, the cold default study went from 46.8 to 41.7 s and the warm
 # one stayed at 28.0 s, with the same report. On a user's table, whose
-# training rows can be many, the default stays (the legacy emitters run a big
-# PGD or training epoch 10-25% slower).
+# training rows can be many, the default stays (the legacy emitters run a
+# PGD-20 on 20000 rows or an adversarial-training epoch 10-30% slower).
 _COMPILE_LIGHT = "--xla_cpu_use_fusion_emitters=false"
 
 
