@@ -58,9 +58,20 @@ both robust tree models. A test-only upper bound on any classifier's robust
 accuracy (pairs of opposite-label test rows within 2 eps of each other cannot
 both be robust; maximum matching, computed once outside this benchmark) is
 0.909 and 0.945.
+
+The papers' own breast-cancer (LIBSVM's 10-feature Wisconsin set, the
+authors' scaling; only LT-Attack's 500-row test file is at hand, so it is
+split 75/25 here), at their budget eps 0.3, when ``../shared/peer_trees`` is
+present: natural XGBoost 0.992 / 0.392, RobustBoosting 1.000 / 0.944,
+RobustForest 1.000 / 0.920, robust linear 0.848 / 0.808. There the robust
+models gain 53-55 points, the size of gain the papers report; at eps 0.1 on
+it every model is 0.98-0.99 robust. The +25 of issue 18 is asked on
+scikit-learn's 30-feature breast_cancer at eps 0.1, where no model tried
+here, trees or linear, comes near.
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -102,8 +113,8 @@ def models(eps, n_jobs):
     }
     try:
         from groot.model import GrootRandomForestClassifier
-    except ImportError:
-        print("groot-trees not installed: GROOT skipped (pip install groot-trees)")
+    except ImportError:  # main() says so, once
+        pass
     else:
         # GROOT's attack model: a radius per feature.
         out["GROOT forest"] = lambda d: GrootRandomForestClassifier(
@@ -149,6 +160,47 @@ def robust_linear(Xtr, ytr, Xte, yte, eps):
     return np.mean(margin > 0), np.mean(margin - eps * np.abs(w).sum() > 0)
 
 
+def report(name, Xtr, Xte, ytr, yte, eps, makers):
+    """Fit every model on one task and print its row of the table."""
+    print(f"\n{name}: {Xtr.shape[0]} training rows, {Xtr.shape[1]} features, "
+          f"{len(yte)} test rows")
+    print(f"{'model':<20} {'clean':>7} {'exact robust':>13} {'certified':>10} {'fit s':>7}")
+    for label, make in makers.items():
+        model = make(Xtr.shape[1])
+        t0 = time.perf_counter()
+        model.fit(Xtr, ytr)
+        fit = time.perf_counter() - t0
+        try:
+            clean, robust, cert = evaluate(model, Xtr, Xte, yte, eps)
+        except TypeError as exc:  # a model the tree readers do not read
+            print(f"{label:<20} {model.score(Xte, yte):7.3f} {'n/a':>13} {'n/a':>10} "
+                  f"{fit:7.2f}  ({exc})")
+            continue
+        print(f"{label:<20} {clean:7.3f} {robust:13.3f} {cert:10.3f} {fit:7.2f}", flush=True)
+    t0 = time.perf_counter()
+    clean, robust = robust_linear(Xtr, ytr, Xte, yte, eps)
+    print(f"{'robust linear (ref.)':<20} {clean:7.3f} {robust:13.3f} {robust:10.3f} "
+          f"{time.perf_counter() - t0:7.2f}", flush=True)
+
+
+# The breast-cancer data of the robust-tree papers (LIBSVM's 10-feature
+# Wisconsin set, scaled to [0, 1] by the authors), as LT-Attack ships its
+# 500-row test file; read from ../shared, never copied (see its PROVENANCE.md).
+PEER_TEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
+                         "peer_trees", "tree-ensemble-attack", "data",
+                         "breast_cancer_scale0.test")
+
+
+def peer_breast_cancer():
+    """``(X, y)`` of that file (feature 0 is padding, dropped), or None if absent."""
+    if not os.path.exists(PEER_TEST):
+        return None
+    from sklearn.datasets import load_svmlight_file
+
+    X, y = load_svmlight_file(PEER_TEST, n_features=11)
+    return np.asarray(X.todense())[:, 1:], (y > 0).astype(int)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200)
@@ -156,32 +208,23 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=1)
     args = parser.parse_args()
     makers = models(args.eps, args.n_jobs)
+    if "GROOT forest" not in makers:
+        print("groot-trees not installed: GROOT skipped (pip install groot-trees)")
     print(f"eps={args.eps} (L-inf, features in [0, 1]); 20 trees of depth 4 "
           "(RobustForest: 3); "
           f"first {args.rows} test rows")
     for name, X, y in tasks():
         Xtr, Xte, ytr, yte = split(X, y)
-        Xte, yte = Xte[: args.rows], yte[: args.rows]
-        print(f"\n{name}: {Xtr.shape[0]} training rows, {Xtr.shape[1]} features")
-        print(f"{'model':<20} {'clean':>7} {'exact robust':>13} {'certified':>10} "
-              f"{'fit s':>7}")
-        for label, make in makers.items():
-            model = make(X.shape[1])
-            t0 = time.perf_counter()
-            model.fit(Xtr, ytr)
-            fit = time.perf_counter() - t0
-            try:
-                clean, robust, cert = evaluate(model, Xtr, Xte, yte, args.eps)
-            except TypeError as exc:  # a model the tree readers do not read
-                print(f"{label:<20} {model.score(Xte, yte):7.3f} {'n/a':>13} {'n/a':>10} "
-                      f"{fit:7.2f}  ({exc})")
-                continue
-            print(f"{label:<20} {clean:7.3f} {robust:13.3f} {cert:10.3f} {fit:7.2f}",
-                  flush=True)
-        t0 = time.perf_counter()
-        clean, robust = robust_linear(Xtr, ytr, Xte, yte, args.eps)
-        print(f"{'robust linear (ref.)':<20} {clean:7.3f} {robust:13.3f} {robust:10.3f} "
-              f"{time.perf_counter() - t0:7.2f}", flush=True)
+        report(name, Xtr, Xte[: args.rows], ytr, yte[: args.rows], args.eps, makers)
+    peer = peer_breast_cancer()
+    if peer is None:
+        print(f"\n{PEER_TEST} not found: the papers' breast-cancer skipped")
+    else:
+        # Already in [0, 1] (the authors' scaling); the papers' budget for it.
+        Xtr, Xte, ytr, yte = train_test_split(*peer, test_size=0.25, stratify=peer[1],
+                                              random_state=0)
+        report("breast-cancer (the papers', eps 0.3)", Xtr, Xte, ytr, yte, 0.3,
+               models(0.3, args.n_jobs))
     X, y = make_classification(n_samples=10000, n_features=20, random_state=0)
     X = MinMaxScaler().fit_transform(X)
     print("\nfit time, 20 trees of depth 4 (RobustForest: 3) on 10000 x 20 rows:")
