@@ -347,6 +347,7 @@ class Study:
             done.setdefault(name, []).append(out)
             bar.update()
             if len(done[name]) == n_parts[name]:  # the model is done
+                done[name].sort(key=lambda out: not out["certify"])  # its certifying part first
                 joined[name] = _report_of(name, done[name], grid, attacks, problem.y_test)
                 if self.out is not None and joined[name] is not None:
                     # Drawn now, while the workers attack the other models.
@@ -354,7 +355,7 @@ class Study:
         bar.close()
         models, timings, reports, preds, advs, clean_pred = {}, {}, [], {}, {}, {}
         for name in names:  # in the order of the table, whatever finished first
-            parts = sorted(done[name], key=lambda out: not out["certify"])
+            parts = done[name]
             out = parts[0]
             models[name], timings[name], clean_pred[name] = (
                 out["model"], out["timing"], out["clean_pred"])
@@ -377,8 +378,8 @@ class Study:
 
 
 def _report_of(name, parts, grid, attacks, y):
-    """A model's report from the outputs of its parts (None: no attack applied)."""
-    parts = sorted(parts, key=lambda out: not out["certify"])
+    """A model's report from the outputs of its parts, the certifying part first
+    (None: no attack applied)."""
     if len(parts) == 1:
         return parts[0]["report"]
     preds = {k: v for part in parts for k, v in part["preds"].items()}
